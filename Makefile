@@ -1,0 +1,43 @@
+# The two commands a new user needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+TORCH := torch==2.13.0
+PYTEST_ARGS ?=
+
+.PHONY: venv demo test test-all bench data clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q $(TORCH)
+	$(PIP) install -q -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Fashion-MNIST from the Debian package when apt is there; otherwise gankit downloads it on first use.
+data:
+	@if [ ! -f $(FMNIST) ] && command -v apt-get >/dev/null 2>&1; then \
+	  (apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
+	   (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1)) || \
+	  echo "note: could not install dataset-fashion-mnist with apt; gankit will download Fashion-MNIST instead"; \
+	fi
+
+demo: venv data
+	$(VENV)/bin/gankit train dcgan data=fashion-mnist --out runs/demo $(DEMO_ARGS)
+
+test: venv data
+	$(PY) -m pytest -q --durations=15 $(PYTEST_ARGS)
+
+test-all: venv data
+	$(PY) -m pytest -q --durations=25 -m '' $(PYTEST_ARGS)
+
+bench: venv data
+	$(PY) benchmarks/throughput.py
+
+clean:
+	rm -rf runs .pytest_cache
