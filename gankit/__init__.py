@@ -1,0 +1,49 @@
+"""gankit: generative adversarial networks from Goodfellow 2014 to StyleGAN3.
+
+    import gankit
+    run = gankit.train("dcgan", out="runs/dcgan", overrides=["steps=2000"])
+    G = gankit.load("runs/dcgan")          # G_ema when the run has one, else G; eval mode
+    images = G.sample(16, seed=0)          # [16, C, H, W] in [-1, 1]
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from pathlib import Path
+
+__all__ = ["__version__", "train", "load", "load_config"]
+
+
+def train(config="dcgan", out: str | Path | None = None, overrides: list[str] | None = None, **kwargs):
+    """Train a preset name, YAML path, dict or TrainConfig (plus `key=value` overrides); returns the Trainer."""
+    from gankit.training import train as _train
+
+    return _train(config, out, overrides, **kwargs)
+
+
+def load_config(spec="dcgan", overrides: list[str] | None = None):
+    """Resolve a preset/YAML/dict plus overrides into a validated TrainConfig."""
+    from gankit.config import load_config as _load_config
+
+    return _load_config(spec, overrides)
+
+
+def load(path: str | Path, device: str = "cpu", which: str | None = None):
+    """The generator of a run folder or checkpoint folder, in eval mode (G_ema when present)."""
+    import yaml
+
+    from gankit.config import load_config as _load_config
+    from gankit.errors import GankitError
+    from gankit.models import build_generator
+    from gankit.training.checkpoint import load_checkpoint, load_model
+
+    checkpoint = load_checkpoint(path)
+    cfg = _load_config(yaml.safe_load(checkpoint.config_yaml))
+    prefixes = {k.split(".", 1)[0] for k in checkpoint.tensors}
+    which = which or ("G_ema" if "G_ema" in prefixes else "G")
+    if which not in prefixes:
+        raise GankitError(f"checkpoint {checkpoint.path} has no {which}; it has {', '.join(sorted(prefixes))}")
+    G = build_generator(cfg)
+    load_model(G, checkpoint.tensors, which, checkpoint.path)
+    G.config = cfg
+    return G.to(device).eval().requires_grad_(False)

@@ -1,0 +1,124 @@
+"""The `gankit` command line: train, sample, info (typer). User errors print one line, exit 2."""
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from gankit.errors import GankitError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="gankit: train, sample and inspect GANs from Goodfellow 2014 to StyleGAN3.")
+
+
+def _default_out(name: str) -> Path:
+    stem = Path(name).stem if name.endswith((".yaml", ".yml")) else name
+    return Path("runs") / f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+@app.command()
+def train(
+    config: Optional[str] = typer.Argument(None, help="preset name, model name or YAML file"),
+    overrides: Optional[List[str]] = typer.Argument(None, help="key=value overrides, dotted for groups"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="run folder (default runs/<preset>-<time>)"),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="continue this run folder from its newest good checkpoint"),
+) -> None:
+    """Train a GAN: `gankit train dcgan steps=2000 --out runs/dcgan`."""
+    from gankit.training import Trainer
+    from gankit.training.checkpoint import list_checkpoints
+
+    overrides = list(overrides or [])
+    if resume is not None:
+        if config is not None:
+            if "=" not in config:
+                raise GankitError("with --resume give only key=value overrides (the run's own config is used)")
+            overrides.insert(0, config)
+        trainer = Trainer.resume(resume, overrides)
+        typer.echo(f"resuming {resume} at step {trainer.state.step} ({trainer.state.cur_nimg / 1000:.1f} kimg)")
+    else:
+        if config is None:
+            raise GankitError("name a preset or config to train (gankit info lists the presets)")
+        from gankit.config import load_config
+
+        cfg = load_config(config, overrides)
+        out = out or _default_out(config)
+        if list_checkpoints(out):
+            raise GankitError(f"{out} already holds a run; continue it with --resume {out} or choose another --out")
+        trainer = Trainer(cfg, out)
+        typer.echo(f"training {config} into {out}")
+    trainer.train()
+    typer.echo(f"done: {trainer.state.step} steps, {trainer.state.cur_nimg / 1000:.1f} kimg -> {trainer.run_dir}")
+
+
+@app.command()
+def sample(
+    run: Path = typer.Argument(..., help="run folder or checkpoint folder"),
+    n: int = typer.Option(64, "-n", help="number of samples"),
+    out: Path = typer.Option(Path("samples.png"), "--out", "-o", help="PNG file to write"),
+    class_: Optional[int] = typer.Option(None, "--class", help="class label for conditional generators"),
+    seed: int = typer.Option(0, "--seed", help="latent seed (same seed, same samples)"),
+    npy: bool = typer.Option(False, "--npy", help="also write the raw samples as .npy"),
+    nrow: Optional[int] = typer.Option(None, "--nrow", help="images per grid row"),
+) -> None:
+    """Draw samples from a trained generator into a PNG grid (or a scatter plot for vector data)."""
+    import numpy as np
+
+    import gankit
+    from gankit.viz import save_image_grid, save_scatter
+
+    if n < 1:
+        raise GankitError("-n must be at least 1")
+    G = gankit.load(run)
+    if class_ is not None and not G.c_dim:
+        raise GankitError("--class needs a conditional generator; this one has no labels")
+    images = G.sample(n, c=class_, seed=seed)
+    if G.is_vector:
+        save_scatter(images, out, title=f"{n} samples")
+    else:
+        save_image_grid(images, out, nrow=nrow, scale=max(1, 64 // images.shape[-1]))
+    if npy:
+        np.save(out.with_suffix(".npy"), images.numpy())
+    typer.echo(f"wrote {out}" + (f" and {out.with_suffix('.npy')}" if npy else ""))
+
+
+@app.command()
+def info(
+    config: Optional[str] = typer.Option(None, "--config", help="print this preset's resolved config with help"),
+    overrides: Optional[List[str]] = typer.Argument(None, help="key=value overrides for --config"),
+) -> None:
+    """List models, losses, datasets and presets, or explain one preset's config."""
+    from gankit.config import config_help, load_config, preset_names
+    from gankit.registry import DATASETS, LOSSES, MODELS
+
+    if config is not None:
+        typer.echo(config_help(load_config(config, list(overrides or []))))
+        return
+    import gankit.data  # noqa: F401
+    import gankit.losses  # noqa: F401
+    import gankit.models  # noqa: F401
+
+    typer.echo("models:")
+    for name in MODELS:
+        typer.echo(f"  {name:14s} {MODELS.get(name).summary}")
+    typer.echo("losses:")
+    for name in LOSSES:
+        typer.echo(f"  {name:14s} {LOSSES.get(name).summary}")
+    typer.echo("datasets: " + ", ".join(DATASETS.names()) + " (or a path: idx folder, CIFAR-10 folder, image folder)")
+    typer.echo("presets:  " + ", ".join(preset_names()))
+    typer.echo("see one:  gankit info --config PRESET")
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and exit code 2."""
+    try:
+        app()
+    except GankitError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,300 @@
+"""Typed training configuration: dataclasses, YAML presets, `key=value` overrides, clear errors.
+
+A config is resolved in three layers: the dataclass defaults below, a preset or YAML file
+(which may name a `base:` preset it extends), then command-line `key=value` overrides (dotted
+for nested keys: `optim.G.lr=1e-4`, `G.widths=[64,128]`). Model options (`G.*`, `D.*`) are
+validated against the chosen model family's own config dataclass when the model is built.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from gankit.errors import GankitError
+
+PRESET_DIR = Path(__file__).parent / "configs"
+
+
+def _help(default: Any, text: str) -> Any:
+    """A dataclass field with a default and one line of help for `gankit info --config`."""
+    if isinstance(default, (list, dict)) or dataclasses.is_dataclass(default):
+        return field(default_factory=lambda: _copy(default), metadata={"help": text})
+    return field(default=default, metadata={"help": text})
+
+
+def _copy(value: Any) -> Any:
+    return dataclasses.replace(value) if dataclasses.is_dataclass(value) else type(value)(value)
+
+
+@dataclass
+class OptimConfig:
+    name: str = _help("adam", "optimizer: adam | rmsprop | sgd")
+    lr: float = _help(2e-4, "learning rate")
+    betas: List[float] = _help([0.5, 0.999], "Adam betas (beta1, beta2)")
+    eps: float = _help(1e-8, "Adam/RMSprop epsilon")
+    weight_decay: float = _help(0.0, "L2 weight decay")
+
+
+@dataclass
+class OptimGroup:
+    G: OptimConfig = _help(OptimConfig(), "generator optimizer")
+    D: OptimConfig = _help(OptimConfig(), "discriminator optimizer")
+
+
+@dataclass
+class PenaltyConfig:
+    weight: float = _help(0.0, "penalty weight (0 = off)")
+    interval: int = _help(1, "apply every N steps of its network (lazy regularization when > 1)")
+
+
+@dataclass
+class R1Config:
+    gamma: float = _help(0.0, "R1 gamma: (gamma/2)*E|grad D(x)|^2 on reals (0 = off)")
+    interval: int = _help(1, "apply every N D steps (lazy regularization when > 1)")
+
+
+@dataclass
+class ClipConfig:
+    value: float = _help(0.0, "clip every D weight to [-value, value] after each D step (0 = off)")
+
+
+@dataclass
+class RegConfig:
+    gp: PenaltyConfig = _help(PenaltyConfig(), "gradient penalty (WGAN-GP), lambda=weight")
+    r1: R1Config = _help(R1Config(), "R1 penalty on real images")
+    drift: PenaltyConfig = _help(PenaltyConfig(), "drift penalty weight*E[D(x)^2] (ProGAN)")
+    clip: ClipConfig = _help(ClipConfig(), "weight clipping (seed WGAN)")
+
+
+@dataclass
+class EmaConfig:
+    kimg: float = _help(0.0, "EMA of G: half-life in thousands of images (0 = no G_ema)")
+    rampup: Optional[float] = _help(None, "half-life at most cur_nimg*rampup (StyleGAN2); null = off")
+
+
+@dataclass
+class AugmentConfig:
+    xflip: bool = _help(False, "random left-right flips of real images")
+
+
+@dataclass
+class LogConfig:
+    every: int = _help(100, "write a log.jsonl line every N generator steps")
+    sample_kimg: float = _help(10.0, "sample grid from a fixed z every N kimg (0 = only at the end)")
+    sample_n: int = _help(64, "images in each sample grid")
+    progress: bool = _help(True, "progress bar on a terminal")
+    tensorboard: bool = _help(False, "also write TensorBoard events (needs the tensorboard extra)")
+
+
+@dataclass
+class CheckpointConfig:
+    kimg: float = _help(50.0, "write a checkpoint every N kimg (and always at the end)")
+    keep: int = _help(3, "how many checkpoints to keep")
+
+
+@dataclass
+class TrainConfig:
+    description: str = _help("", "what this preset is, and where it departs from its paper")
+    model: str = _help("dcgan", "model family (gankit info lists them)")
+    data: str = _help("fashion-mnist", "dataset name or path (idx dir, CIFAR dir, image folder)")
+    resolution: Optional[int] = _help(None, "image size; null = the dataset's own")
+    channels: Optional[int] = _help(None, "image channels (1 or 3); null = the dataset's own")
+    conditional: bool = _help(False, "condition G and D on the dataset's labels (sets c_dim)")
+    batch_size: int = _help(64, "global batch size (summed over ranks)")
+    steps: Optional[int] = _help(None, "stop after N generator steps")
+    kimg: Optional[float] = _help(None, "stop after N thousand real images shown to D")
+    seed: int = _help(0, "seed for weights, data order, latents, noise and evaluation")
+    loss: str = _help("nonsaturating", "adversarial loss (gankit info lists them)")
+    n_critic: int = _help(1, "D steps per G step")
+    phase_order: str = _help("d_first", "d_first | g_first: which network steps first")
+    d_reuse_real: bool = _help(False, "all n_critic D steps of a step share one real batch (seed WGAN)")
+    d_reuse_fakes: bool = _help(False, "D trains on the images of the G step just before (seed GAN; g_first)")
+    device: str = _help("auto", "auto | cpu | cuda | cuda:N")
+    G: Dict[str, Any] = _help({}, "generator options (see the model family)")
+    D: Dict[str, Any] = _help({}, "discriminator options (see the model family)")
+    optim: OptimGroup = _help(OptimGroup(), "optimizers")
+    reg: RegConfig = _help(RegConfig(), "regularizers")
+    ema: EmaConfig = _help(EmaConfig(), "exponential moving average of G")
+    augment: AugmentConfig = _help(AugmentConfig(), "data augmentation")
+    log: LogConfig = _help(LogConfig(), "logging and sample grids")
+    checkpoint: CheckpointConfig = _help(CheckpointConfig(), "checkpoints")
+
+
+def preset_names() -> list[str]:
+    """Names of the YAML presets shipped in gankit/configs."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise GankitError(f"cannot read config {path}: {str(err).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise GankitError(f"config {path} must be a mapping of keys to values")
+    return data
+
+
+def _layers(spec: str | Path, seen: tuple = ()) -> list[dict]:
+    """The YAML layers of a preset or file, base first (`base: NAME` extends another preset)."""
+    path = Path(spec)
+    if str(spec) in preset_names():
+        path = PRESET_DIR / f"{spec}.yaml"
+    elif not (path.suffix in (".yaml", ".yml") and path.is_file()):
+        from gankit.registry import MODELS
+
+        import gankit.models  # noqa: F401  (registers the families)
+
+        if str(spec) in MODELS:
+            return [{"model": str(spec)}]
+        raise GankitError(
+            f"unknown preset or config {str(spec)!r}; presets: {', '.join(preset_names())}; "
+            f"models: {', '.join(MODELS.names())}; or give a path to a .yaml file"
+        )
+    data = _read_yaml(path)
+    base = data.pop("base", None)
+    if base is None:
+        return [data]
+    if base in seen:
+        raise GankitError(f"config {path} has a circular base: {base}")
+    return _layers(base, seen + (base,)) + [data]
+
+
+def _explain(err: OmegaConfBaseException) -> GankitError:
+    """Turn an OmegaConf error into one line naming the key and what was expected."""
+    key = getattr(err, "full_key", None) or ""
+    message = str(err).splitlines()[0]
+    if "not in" in message or "Key '" in message and "not" in message:
+        parent = key.rsplit(".", 1)[0] if "." in key else ""
+        return GankitError(f"unknown config key {key!r}; valid: {', '.join(valid_keys(parent))}")
+    return GankitError(f"config key {key!r}: {message}")
+
+
+def valid_keys(prefix: str = "") -> list[str]:
+    """The keys one level below `prefix` in the schema ('' = top level)."""
+    node: Any = TrainConfig
+    for part in [p for p in prefix.split(".") if p]:
+        fields_ = {f.name: f for f in dataclasses.fields(node)} if dataclasses.is_dataclass(node) else {}
+        if part not in fields_:
+            return []
+        node = fields_[part].default_factory() if fields_[part].default_factory is not dataclasses.MISSING else None
+    return [f.name for f in dataclasses.fields(node)] if dataclasses.is_dataclass(node) else []
+
+
+def parse_overrides(overrides: list[str]) -> DictConfig:
+    """`['a.b=1', 'c=x']` -> a DictConfig; a malformed item is a one-line error."""
+    for item in overrides:
+        if "=" not in item or item.startswith("="):
+            raise GankitError(f"override {item!r} must look like key=value (dotted keys for groups: optim.G.lr=1e-4)")
+    try:
+        return OmegaConf.from_dotlist(list(overrides))
+    except OmegaConfBaseException as err:
+        raise GankitError(f"cannot parse overrides: {str(err).splitlines()[0]}") from None
+
+
+def load_config(spec: str | Path | dict | TrainConfig = "dcgan", overrides: list[str] | None = None) -> TrainConfig:
+    """Resolve a preset name, model name, YAML path or dict plus `key=value` overrides into a TrainConfig."""
+    if isinstance(spec, TrainConfig):
+        layers = [OmegaConf.structured(spec)]
+    elif isinstance(spec, dict):
+        layers = [dict(spec)]
+    else:
+        layers = _layers(spec)
+    try:
+        merged = OmegaConf.structured(TrainConfig)
+        for layer in layers:
+            merged = OmegaConf.merge(merged, layer)
+        if overrides:
+            merged = OmegaConf.merge(merged, parse_overrides(overrides))
+        cfg: TrainConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
+    except OmegaConfBaseException as err:
+        raise _explain(err) from None
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Check values that types alone cannot; raise one GankitError naming the key."""
+    from gankit.registry import LOSSES, MODELS
+
+    import gankit.losses  # noqa: F401
+    import gankit.models  # noqa: F401
+
+    MODELS.get(cfg.model)
+    LOSSES.get(cfg.loss)
+    checks = [
+        (cfg.batch_size > 0, "batch_size", "a positive integer"),
+        (cfg.n_critic >= 1, "n_critic", "an integer >= 1"),
+        (cfg.phase_order in ("d_first", "g_first"), "phase_order", "d_first or g_first"),
+        (cfg.steps is None or cfg.steps >= 0, "steps", "an integer >= 0"),
+        (cfg.kimg is None or cfg.kimg >= 0, "kimg", "a number >= 0"),
+        (cfg.resolution is None or cfg.resolution > 0, "resolution", "a positive integer"),
+        (cfg.channels in (None, 1, 3), "channels", "1 or 3"),
+        (cfg.ema.kimg >= 0, "ema.kimg", "a number >= 0"),
+        (cfg.log.every >= 1, "log.every", "an integer >= 1"),
+        (cfg.log.sample_n >= 1, "log.sample_n", "an integer >= 1"),
+        (cfg.checkpoint.keep >= 1, "checkpoint.keep", "an integer >= 1"),
+        (cfg.checkpoint.kimg >= 0, "checkpoint.kimg", "a number >= 0"),
+        (not cfg.d_reuse_fakes or (cfg.phase_order == "g_first" and cfg.n_critic == 1),
+         "d_reuse_fakes", "used with phase_order=g_first and n_critic=1"),
+    ]
+    for name in ("G", "D"):
+        opt: OptimConfig = getattr(cfg.optim, name)
+        checks += [
+            (opt.name in ("adam", "rmsprop", "sgd"), f"optim.{name}.name", "adam, rmsprop or sgd"),
+            (opt.lr > 0, f"optim.{name}.lr", "a positive number"),
+            (len(opt.betas) == 2 and all(0 <= b < 1 for b in opt.betas), f"optim.{name}.betas", "two numbers in [0, 1)"),
+        ]
+    for reg in ("gp", "r1", "drift"):
+        checks.append((getattr(cfg.reg, reg).interval >= 1, f"reg.{reg}.interval", "an integer >= 1"))
+    for ok, key, expected in checks:
+        if not ok:
+            raise GankitError(f"config key {key!r} must be {expected}")
+
+
+def to_yaml(cfg: TrainConfig) -> str:
+    """The resolved config as YAML (what every run writes as config.yaml)."""
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def config_help(cfg: TrainConfig) -> str:
+    """The resolved config as YAML with one line of help per key (for `gankit info --config`)."""
+    lines: list[str] = []
+
+    def walk(obj: Any, indent: int) -> None:
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            note = f.metadata.get("help", "")
+            pad = "  " * indent
+            if dataclasses.is_dataclass(value):
+                lines.append(f"{pad}{f.name}:  # {note}")
+                walk(value, indent + 1)
+            else:
+                rendered = yaml.safe_dump({f.name: value}, default_flow_style=True, width=1000).strip()[1:-1]
+                lines.append(f"{pad}{rendered}  # {note}")
+
+    walk(cfg, 0)
+    return "\n".join(lines)
+
+
+def build_options(cls: type, values: dict, prefix: str) -> Any:
+    """Validate a model option group (`G.*` or `D.*`) against its family's dataclass."""
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(cls), values))
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", "") or ""
+        message = str(err).splitlines()[0]
+        if "not in" in message:
+            valid = ", ".join(f.name for f in dataclasses.fields(cls))
+            return _raise(f"unknown option {prefix}.{key} for this model; valid: {valid}")
+        return _raise(f"config key '{prefix}.{key}': {message}")
+
+
+def _raise(message: str) -> Any:
+    raise GankitError(message) from None

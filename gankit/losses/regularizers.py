@@ -1,0 +1,100 @@
+"""Regularizers: small objects with a weight and an interval, applied by the trainer's phases.
+
+A regularizer with `interval` k > 1 is *lazy* (StyleGAN2): the trainer runs it in its own phase
+every k steps of its network, multiplies it by k, and scales that network's Adam lr and betas
+by c = k/(k+1) (`lazy_compensation`). Weight clipping is not a penalty but an after-D-step hook
+(`clip_weights`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from gankit.config import RegConfig
+from gankit.errors import GankitError
+
+Tensor = torch.Tensor
+
+
+@dataclass
+class DBatch:
+    """What a D penalty may look at in one D step."""
+
+    D: nn.Module
+    reals: Tensor  # [N, C, H, W] or [N, D]
+    fakes: Tensor  # detached generator output, same shape
+    c_real: Tensor | None  # one-hot [N, c_dim]
+    c_fake: Tensor | None
+    real_logits: Tensor | None  # [N], from the main D pass (None in a lazy phase)
+    noise: torch.Generator  # the trainer's noise generator (CPU)
+
+
+def _per_sample(u: Tensor, like: Tensor) -> Tensor:
+    return u.view(-1, *([1] * (like.dim() - 1)))
+
+
+def gradient_penalty(D: nn.Module, reals: Tensor, fakes: Tensor, c: Tensor | None, noise: torch.Generator) -> Tensor:
+    """E[(|grad D(x_hat)|_2 - 1)^2] with x_hat = x + u(G(z) - x), u ~ U(0,1) per sample (Gulrajani 2017)."""
+    u = torch.rand(reals.shape[0], generator=noise).to(reals.device, reals.dtype)
+    x_hat = (reals + _per_sample(u, reals) * (fakes - reals)).detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x_hat, c).sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+
+
+def r1_penalty(D: nn.Module, reals: Tensor, c: Tensor | None) -> Tensor:
+    """E[|grad_x D(x)|^2] on real images (Mescheder 2018); the caller multiplies by gamma/2."""
+    x = reals.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x, c).sum(), x, create_graph=True)
+    return grad.square().flatten(1).sum(1).mean()
+
+
+@dataclass
+class Regularizer:
+    """A weighted penalty on one network, applied every `interval` steps of that network."""
+
+    name: str
+    network: str  # "D" or "G"
+    weight: float
+    interval: int
+
+    @property
+    def lazy(self) -> bool:
+        return self.interval > 1
+
+    def __call__(self, batch: DBatch) -> Tensor:
+        if self.name == "gp":
+            return self.weight * gradient_penalty(batch.D, batch.reals, batch.fakes, batch.c_real, batch.noise)
+        if self.name == "r1":
+            return 0.5 * self.weight * r1_penalty(batch.D, batch.reals, batch.c_real)
+        if self.name == "drift":
+            return self.weight * batch.real_logits.square().mean()
+        raise GankitError(f"unknown regularizer {self.name!r}")
+
+
+def build_regularizers(cfg: RegConfig) -> list[Regularizer]:
+    """The active D penalties of a config (weight > 0)."""
+    regs = [
+        Regularizer("gp", "D", cfg.gp.weight, cfg.gp.interval),
+        Regularizer("r1", "D", cfg.r1.gamma, cfg.r1.interval),
+        Regularizer("drift", "D", cfg.drift.weight, 1),
+    ]
+    active = [r for r in regs if r.weight > 0]
+    intervals = {r.interval for r in active if r.lazy}
+    if len(intervals) > 1:
+        raise GankitError("lazy D regularizers must share one interval (reg.*.interval)")
+    return active
+
+
+def lazy_compensation(regs: list[Regularizer], network: str) -> float:
+    """c = k/(k+1) for a network with a lazy regularizer of interval k, else 1 (StyleGAN2)."""
+    ks = [r.interval for r in regs if r.network == network and r.lazy]
+    return ks[0] / (ks[0] + 1) if ks else 1.0
+
+
+@torch.no_grad()
+def clip_weights(module: nn.Module, value: float) -> None:
+    """Clamp every parameter to [-value, value] (the seed's WGAN, after each critic step)."""
+    for p in module.parameters():
+        p.clamp_(-value, value)

@@ -1,0 +1,86 @@
+"""What every generator and discriminator shares: the one signature, conditioning, sampling."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from gankit.errors import GankitError
+
+
+def one_hot(c: torch.Tensor | None, c_dim: int, n: int, device: torch.device | str = "cpu") -> torch.Tensor | None:
+    """Labels int [N] or one-hot [N, c_dim] -> float one-hot [N, c_dim]; None when unconditional."""
+    if c_dim == 0:
+        return None
+    if c is None:
+        raise GankitError(f"this model is conditional (c_dim={c_dim}): pass class labels")
+    if c.dtype in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        if c.numel() and (int(c.min()) < 0 or int(c.max()) >= c_dim):
+            raise GankitError(f"class labels must lie in 0..{c_dim - 1}")
+        return nn.functional.one_hot(c.long().reshape(n), c_dim).float().to(device)
+    return c.float().to(device)
+
+
+class Generator(nn.Module):
+    """Base of every G: `G(z, c=None) -> [N, C, H, W]` in [-1, 1] (or [N, D] for vector data)."""
+
+    z_dim: int
+    c_dim: int
+    img_resolution: int
+    img_channels: int
+    data_dim: int = 0  # > 0 for vector (toy) data
+
+    @property
+    def is_vector(self) -> bool:
+        return self.data_dim > 0
+
+    def latents(self, n: int, seed: int | None = None, c: torch.Tensor | int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A reproducible z [n, z_dim] and labels [n] (cycling 0..c_dim-1 when `c` is None)."""
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        z = torch.randn(n, self.z_dim, generator=gen)
+        if self.c_dim == 0:
+            return z, None
+        if c is None:
+            labels = torch.arange(n) % self.c_dim
+        elif isinstance(c, int):
+            labels = torch.full((n,), c, dtype=torch.long)
+        else:
+            labels = c
+        return z, labels
+
+    @torch.no_grad()
+    def sample(self, n: int, c: torch.Tensor | int | None = None, seed: int | None = None, batch_size: int = 256) -> torch.Tensor:
+        """`n` samples [n, C, H, W] in [-1, 1] (or [n, D]); same seed, same samples."""
+        device = next(self.parameters()).device
+        z, labels = self.latents(n, seed, c)
+        chunks = []
+        for start in range(0, n, batch_size):
+            zc = z[start:start + batch_size].to(device)
+            cc = one_hot(labels[start:start + batch_size], self.c_dim, len(zc), device) if labels is not None else None
+            chunks.append(self(zc, cc).float().cpu())
+        out = torch.cat(chunks) if chunks else torch.empty(0)
+        return out if self.is_vector else out.clamp(-1, 1)
+
+
+class Discriminator(nn.Module):
+    """Base of every D: `D(x, c=None) -> logits [N]` (higher = more real)."""
+
+    c_dim: int
+    img_resolution: int
+    img_channels: int
+    data_dim: int = 0
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """A registered family: its option dataclasses and builders (see gankit.models.build_models)."""
+
+    name: str
+    G_options: type
+    D_options: type
+    build_G: Callable[[object], Generator]
+    build_D: Callable[[object], Discriminator]
+    vector_data: bool = False  # can it model [N, D] toy data?
+    summary: str = ""

@@ -1,0 +1,128 @@
+"""DCGAN (Radford et al. 2016) for 28/32/64 px and other 4·2^k or 7·2^k sizes, grey or RGB.
+
+G: z (+ label embedding) -> ConvTranspose to s0×s0 (s0 = 4 or 7) -> [ConvTranspose 4/2/1, BN, ReLU]
+-> ConvTranspose to the image -> Tanh (no BN on the output layer). D mirrors it with strided 4×4
+convs and LeakyReLU 0.2, no normalisation on its input layer, `norm: batch|layer|none`, optional
+spectral norm (SNGAN), and a projection head for labels (Miyato & Koyama 2018): logit =
+w·h + <embed(c), h> over the flattened s0×s0 features h. Weights N(0, 0.02), BN scale N(1, 0.02).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from gankit.errors import GankitError
+from gankit.models.base import Discriminator, Generator, ModelFamily
+from gankit.registry import MODELS
+
+
+@dataclass
+class DCGANGOptions:
+    z_dim: int = 100
+    c_dim: int = 0
+    img_resolution: int = 28
+    img_channels: int = 1
+    base_channels: int = 128  # channels of the last hidden stage; doubling towards s0
+    max_channels: int = 512
+    c_embed_dim: int = 0  # 0 = c_dim
+
+
+@dataclass
+class DCGANDOptions:
+    c_dim: int = 0
+    img_resolution: int = 28
+    img_channels: int = 1
+    base_channels: int = 64  # channels of the first conv; doubling per stage
+    max_channels: int = 512
+    norm: str = "batch"  # batch | layer | none
+    spectral: bool = False
+
+
+def stage_sizes(resolution: int) -> list[int]:
+    """Feature-map sizes from the image down to s0 (exclusive of the image): 28 -> [14, 7]."""
+    sizes, size = [], resolution
+    while size > 7 and size % 2 == 0:
+        size //= 2
+        sizes.append(size)
+    if size not in (4, 7) or not sizes:
+        raise GankitError(f"DCGAN needs a resolution of 4·2^k or 7·2^k (8, 14, 28, 32, 64, ...), got {resolution}")
+    return sizes
+
+
+def init_dcgan_weights(module: nn.Module) -> None:
+    """Radford et al.: conv weights N(0, 0.02); BatchNorm scale N(1, 0.02), shift 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+class DCGANGenerator(Generator):
+    def __init__(self, opts: DCGANGOptions) -> None:
+        super().__init__()
+        self.z_dim, self.c_dim = opts.z_dim, opts.c_dim
+        self.img_resolution, self.img_channels = opts.img_resolution, opts.img_channels
+        sizes = stage_sizes(opts.img_resolution)[::-1]  # [s0, ..., R/2]
+        chans = [min(opts.base_channels * 2 ** (len(sizes) - 1 - i), opts.max_channels) for i in range(len(sizes))]
+        embed_dim = (opts.c_embed_dim or opts.c_dim) if opts.c_dim else 0
+        self.embed = nn.Embedding(opts.c_dim, embed_dim) if opts.c_dim else None
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(opts.z_dim + embed_dim, chans[0], sizes[0], 1, 0, bias=False),
+            nn.BatchNorm2d(chans[0]), nn.ReLU(True),
+        ]
+        for c_in, c_out in zip(chans[:-1], chans[1:]):
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(chans[-1], opts.img_channels, 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        init_dcgan_weights(self)
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        h = z  # [N, z_dim]
+        if self.embed is not None:
+            h = torch.cat([z, c @ self.embed.weight], dim=1)
+        return self.net(h[:, :, None, None])  # [N, C, R, R]
+
+
+class DCGANDiscriminator(Discriminator):
+    def __init__(self, opts: DCGANDOptions) -> None:
+        super().__init__()
+        if opts.norm not in ("batch", "layer", "none"):
+            raise GankitError(f"D.norm must be batch, layer or none, got {opts.norm!r}")
+        self.c_dim, self.img_resolution, self.img_channels = opts.c_dim, opts.img_resolution, opts.img_channels
+        sizes = stage_sizes(opts.img_resolution)  # [R/2, ..., s0]
+        chans = [min(opts.base_channels * 2 ** i, opts.max_channels) for i in range(len(sizes))]
+        sn = nn.utils.parametrizations.spectral_norm if opts.spectral else (lambda m: m)
+        layers: list[nn.Module] = []
+        c_in = opts.img_channels
+        for i, c_out in enumerate(chans):
+            normed = i > 0 and opts.norm != "none"
+            layers.append(sn(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=not normed)))
+            if normed:
+                layers.append(nn.BatchNorm2d(c_out) if opts.norm == "batch" else nn.GroupNorm(1, c_out))
+            layers.append(nn.LeakyReLU(0.2, True))
+            c_in = c_out
+        self.features = nn.Sequential(*layers)
+        feat_dim = chans[-1] * sizes[-1] ** 2
+        self.head = sn(nn.Linear(feat_dim, 1))  # == a valid s0×s0 conv to one channel
+        self.embed = sn(nn.Embedding(opts.c_dim, feat_dim)) if opts.c_dim else None
+        init_dcgan_weights(self)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.features(x).flatten(1)  # [N, C0*s0*s0]
+        out = self.head(h).squeeze(1)  # [N]
+        if self.embed is not None:
+            out = out + (h * (c @ self.embed.weight)).sum(1)  # projection
+        return out
+
+
+MODELS.register("dcgan")(ModelFamily(
+    name="dcgan", G_options=DCGANGOptions, D_options=DCGANDOptions,
+    build_G=DCGANGenerator, build_D=DCGANDiscriminator,
+    summary="DCGAN: transposed-conv G, strided-conv D (batch/layer/no norm, spectral norm, projection)",
+))

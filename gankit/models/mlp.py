@@ -1,0 +1,120 @@
+"""The seed's fully connected GANs (§2.1 GAN, §4.2 WGAN critic, §5.2 conditional GAN) and toy MLPs.
+
+Faithful to the seed: LeakyReLU 0.2, Linear layers with PyTorch's default init, Tanh output for
+images, and `nn.BatchNorm1d(out, 0.8)` in the seed GAN's generator, whose second argument is
+**eps** (0.8), not momentum; the `seed-gan` preset keeps that quirk (`G.bn_eps: 0.8`), all other
+presets use the normal eps. D returns logits; the seed's Sigmoid lives in the loss. Labels enter
+as an embedding (one-hot times a learned table, `nn.Embedding` init) concatenated with the input.
+Toy models use `output: linear` so points can land anywhere in the data's own coordinates.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import List
+
+import torch
+from torch import nn
+
+from gankit.errors import GankitError
+from gankit.models.base import Discriminator, Generator, ModelFamily
+from gankit.registry import MODELS
+
+
+@dataclass
+class MLPGOptions:
+    z_dim: int = 100
+    c_dim: int = 0
+    img_resolution: int = 28
+    img_channels: int = 1
+    data_dim: int = 0  # > 0: vector data [N, data_dim] instead of images
+    widths: List[int] = field(default_factory=lambda: [128, 256, 512, 1024])
+    norm: str = "batch"  # batch | none
+    norm_first: bool = False  # the seed's first block has no BatchNorm
+    bn_eps: float = 1e-5
+    slope: float = 0.2
+    output: str = "tanh"  # tanh | linear
+    c_embed_dim: int = 0  # 0 = c_dim (the seed's Embedding(num_classes, num_classes))
+
+
+@dataclass
+class MLPDOptions:
+    c_dim: int = 0
+    img_resolution: int = 28
+    img_channels: int = 1
+    data_dim: int = 0
+    widths: List[int] = field(default_factory=lambda: [512, 256])
+    dropout: float = 0.0
+    slope: float = 0.2
+    c_embed_dim: int = 0
+
+
+def _out_shape(opts: MLPGOptions | MLPDOptions) -> tuple[int, ...]:
+    if opts.data_dim > 0:
+        return (opts.data_dim,)
+    return (opts.img_channels, opts.img_resolution, opts.img_resolution)
+
+
+class MLPGenerator(Generator):
+    """z (+ label embedding) -> Linear/[BN]/LeakyReLU blocks -> Linear -> Tanh or identity."""
+
+    def __init__(self, opts: MLPGOptions) -> None:
+        super().__init__()
+        if opts.norm not in ("batch", "none") or opts.output not in ("tanh", "linear"):
+            raise GankitError("G.norm must be batch|none and G.output tanh|linear")
+        self.z_dim, self.c_dim = opts.z_dim, opts.c_dim
+        self.img_resolution, self.img_channels, self.data_dim = opts.img_resolution, opts.img_channels, opts.data_dim
+        self.out_shape = _out_shape(opts)
+        embed_dim = (opts.c_embed_dim or opts.c_dim) if opts.c_dim else 0
+        self.embed = nn.Embedding(opts.c_dim, embed_dim) if opts.c_dim else None
+        layers: list[nn.Module] = []
+        width_in = opts.z_dim + embed_dim
+        for i, width in enumerate(opts.widths):
+            layers.append(nn.Linear(width_in, width))
+            if opts.norm == "batch" and (i > 0 or opts.norm_first):
+                layers.append(nn.BatchNorm1d(width, eps=opts.bn_eps))
+            layers.append(nn.LeakyReLU(opts.slope))
+            width_in = width
+        layers.append(nn.Linear(width_in, math.prod(self.out_shape)))
+        if opts.output == "tanh":
+            layers.append(nn.Tanh())
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        h = z  # [N, z_dim]
+        if self.embed is not None:
+            h = torch.cat([z, c @ self.embed.weight], dim=1)  # [N, z_dim + embed]
+        return self.net(h).view(z.shape[0], *self.out_shape)
+
+
+class MLPDiscriminator(Discriminator):
+    """Flattened input (+ label embedding) -> Linear/LeakyReLU[/Dropout] blocks -> one logit."""
+
+    def __init__(self, opts: MLPDOptions) -> None:
+        super().__init__()
+        self.c_dim, self.img_resolution, self.img_channels, self.data_dim = (
+            opts.c_dim, opts.img_resolution, opts.img_channels, opts.data_dim)
+        embed_dim = (opts.c_embed_dim or opts.c_dim) if opts.c_dim else 0
+        self.embed = nn.Embedding(opts.c_dim, embed_dim) if opts.c_dim else None
+        layers: list[nn.Module] = []
+        width_in = math.prod(_out_shape(opts)) + embed_dim
+        for width in opts.widths:
+            layers += [nn.Linear(width_in, width), nn.LeakyReLU(opts.slope)]
+            if opts.dropout > 0:
+                layers.append(nn.Dropout(opts.dropout))
+            width_in = width
+        layers.append(nn.Linear(width_in, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        h = x.flatten(1)  # [N, C*H*W] or [N, D]
+        if self.embed is not None:
+            h = torch.cat([h, c @ self.embed.weight], dim=1)
+        return self.net(h).squeeze(1)  # [N]
+
+
+MODELS.register("mlp")(ModelFamily(
+    name="mlp", G_options=MLPGOptions, D_options=MLPDOptions,
+    build_G=MLPGenerator, build_D=MLPDiscriminator, vector_data=True,
+    summary="fully connected G/D of the seed (GAN, WGAN, cGAN) and toy recipes",
+))

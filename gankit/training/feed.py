@@ -1,0 +1,52 @@
+"""Real batches from an in-memory dataset: a global epoch permutation sliced per rank.
+
+No per-sample Python: one index tensor per batch, one gather, one float conversion. The epoch
+order comes from the `data` generator; each rank takes its slice of every global batch, so
+the data seen does not depend on the world size. Vector (toy) data is sampled fresh per batch.
+"""
+from __future__ import annotations
+
+import torch
+
+from gankit.errors import GankitError
+
+
+class DataFeeder:
+    def __init__(self, data, generator: torch.Generator, device: torch.device, rank: int = 0, world: int = 1,
+                 xflip: bool = False) -> None:
+        self.data, self.generator, self.device = data, generator, device
+        self.rank, self.world, self.xflip = rank, world, xflip
+        self.perm = torch.empty(0, dtype=torch.long)
+        self.pos = 0
+        self.epoch = 0
+
+    def _shard(self, global_batch: int) -> slice:
+        if global_batch % self.world:
+            raise GankitError(f"batch_size {global_batch} must be divisible by the number of processes {self.world}")
+        local = global_batch // self.world
+        return slice(self.rank * local, (self.rank + 1) * local)
+
+    def next(self, global_batch: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """This rank's share of the next global batch: x [b, ...] on the device, labels [b] or None."""
+        shard = self._shard(global_batch)
+        if self.data.kind == "vector":
+            return self.data.sample(global_batch, self.generator)[shard].to(self.device), None
+        if global_batch > len(self.data):
+            raise GankitError(f"batch_size {global_batch} is larger than the dataset ({len(self.data)} items)")
+        if self.pos + global_batch > len(self.perm):
+            self.perm = torch.randperm(len(self.data), generator=self.generator)
+            self.pos = 0
+            self.epoch += 1
+        index = self.perm[self.pos:self.pos + global_batch]
+        self.pos += global_batch
+        x, labels = self.data.get(index[shard].to(self.data.images.device))
+        if self.xflip:
+            flip = (torch.rand(global_batch, generator=self.generator) < 0.5)[shard].to(x.device)
+            x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        return x.to(self.device, non_blocking=True), None if labels is None else labels.to(self.device)
+
+    def state_dict(self) -> dict:
+        return {"perm": self.perm.clone(), "pos": self.pos, "epoch": self.epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.perm, self.pos, self.epoch = state["perm"].clone(), int(state["pos"]), int(state["epoch"])

@@ -1,0 +1,275 @@
+"""Hooks: everything around the phases — EMA, weight clipping, logs, samples, checkpoints, progress.
+
+A hook overrides any of `on_start`, `before_step`, `after_d_step`, `after_step`, `on_end`,
+`on_interrupt`; hooks with state to resume return it from `state_dict`. Hooks that write files
+do so on rank 0 only and never draw from the training RNG streams, so logging and sampling
+never change what is trained.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from gankit.config import TrainConfig
+from gankit.errors import GankitError
+from gankit.losses import clip_weights
+from gankit.training.ema import ema_beta, update_ema
+
+if TYPE_CHECKING:
+    from gankit.training.trainer import Trainer
+
+
+class Hook:
+    name = "hook"
+
+    def on_start(self, t: "Trainer") -> None: ...
+    def before_step(self, t: "Trainer") -> None: ...
+    def after_d_step(self, t: "Trainer") -> None: ...
+    def after_step(self, t: "Trainer") -> None: ...
+    def on_end(self, t: "Trainer") -> None: ...
+    def on_interrupt(self, t: "Trainer") -> None: ...
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+class IntervalHook(Hook):
+    """A hook that fires when the image clock crosses a multiple of `kimg` (0 = never)."""
+
+    def __init__(self, kimg: float) -> None:
+        self.interval = int(kimg * 1000)
+        self._nimg_before = 0
+
+    def before_step(self, t: "Trainer") -> None:
+        self._nimg_before = t.state.cur_nimg
+
+    def due(self, t: "Trainer") -> bool:
+        return self.interval > 0 and t.state.cur_nimg // self.interval > self._nimg_before // self.interval
+
+
+class WeightClipHook(Hook):
+    """The seed's WGAN: clamp every critic weight after each critic step."""
+
+    name = "clip"
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def after_d_step(self, t: "Trainer") -> None:
+        clip_weights(t.D, self.value)
+
+
+class EmaHook(Hook):
+    """G_ema <- EMA of G after every step, half-life in images (ramp-up optional)."""
+
+    name = "ema"
+
+    def after_step(self, t: "Trainer") -> None:
+        beta = ema_beta(t.batch_size, t.cfg.ema.kimg, t.state.cur_nimg, t.cfg.ema.rampup)
+        update_ema(t.G_ema, t.G, beta)
+
+
+def sample_generator(t: "Trainer"):
+    """The network that samples are drawn from: G_ema when the run has one, else G."""
+    return t.G_ema if t.G_ema is not None else t.G
+
+
+class SampleHook(IntervalHook):
+    """A grid from a fixed z (seeded by the run's seed) every `log.sample_kimg` and at the end."""
+
+    name = "samples"
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        super().__init__(cfg.log.sample_kimg)
+        self.n = cfg.log.sample_n
+        self._last_step = -1
+
+    def after_step(self, t: "Trainer") -> None:
+        if self.due(t):
+            self.write(t)
+
+    def on_end(self, t: "Trainer") -> None:
+        if self._last_step != t.state.step:
+            self.write(t)
+
+    def write(self, t: "Trainer") -> None:
+        self._last_step = t.state.step
+        if t.run_dir is None or t.rank != 0:
+            return
+        from gankit.viz import save_image_grid, save_scatter
+
+        G = sample_generator(t)
+        was_training = G.training
+        G.eval()
+        samples = G.sample(self.n, seed=t.cfg.seed)  # [n, C, H, W] or [n, D]
+        G.train(was_training)
+        path = t.run_dir / "samples" / f"{t.state.step:08d}"
+        if G.is_vector:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path.with_suffix(".npy"), samples.numpy())
+            reference = t.data.sample(max(self.n, 1000), torch.Generator().manual_seed(t.cfg.seed))
+            save_scatter(samples, path.with_suffix(".png"), reference=reference, title=f"step {t.state.step}")
+        else:
+            save_image_grid(samples, path.with_suffix(".png"), scale=max(1, 64 // samples.shape[-1]))
+
+
+class CheckpointHook(IntervalHook):
+    """A checkpoint every `checkpoint.kimg` and at the end."""
+
+    name = "checkpoint"
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        super().__init__(cfg.checkpoint.kimg)
+        self._last_step = -1
+
+    def after_step(self, t: "Trainer") -> None:
+        if self.due(t):
+            self._last_step = t.state.step
+            t.save_checkpoint()
+
+    def on_end(self, t: "Trainer") -> None:
+        if self._last_step != t.state.step:
+            t.save_checkpoint()
+
+
+class LogHook(Hook):
+    """Mean losses and images/s every `log.every` steps into log.jsonl (and TensorBoard)."""
+
+    name = "log"
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.every = cfg.log.every
+        self.tensorboard = cfg.log.tensorboard
+        self.last_record: dict = {}
+        self._writer = None
+        self._window_start = (0.0, 0)
+
+    def on_start(self, t: "Trainer") -> None:
+        self._window_start = (time.perf_counter(), t.state.cur_nimg)
+        if t.run_dir is None or t.rank != 0:
+            return
+        log = t.run_dir / "log.jsonl"
+        if log.exists():  # a resumed run: drop lines written after the checkpoint
+            kept = [line for line in log.read_text().splitlines() if line and json.loads(line)["step"] <= t.state.step]
+            log.write_text("".join(line + "\n" for line in kept))
+        if self.tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise GankitError("log.tensorboard=true needs TensorBoard: pip install 'gankit[tensorboard]'") from None
+            self._writer = SummaryWriter(str(t.run_dir / "tensorboard"))
+
+    def after_step(self, t: "Trainer") -> None:
+        if t.state.step % self.every == 0:
+            self.write(t)
+
+    def on_end(self, t: "Trainer") -> None:
+        if t.stats.counts:
+            self.write(t)
+        if self._writer is not None:
+            self._writer.close()
+
+    def write(self, t: "Trainer") -> None:
+        now = time.perf_counter()
+        start_time, start_nimg = self._window_start
+        record = {"step": t.state.step, "kimg": round(t.state.cur_nimg / 1000, 4), "time_s": round(t.elapsed(), 3),
+                  "img_per_s": round((t.state.cur_nimg - start_nimg) / max(now - start_time, 1e-9), 2)}
+        record.update({k: round(v, 6) for k, v in t.stats.means().items()})
+        t.stats.reset()
+        self._window_start = (now, t.state.cur_nimg)
+        self.last_record = record
+        if t.run_dir is None or t.rank != 0:
+            return
+        with open(t.run_dir / "log.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self._writer is not None:
+            for key, value in record.items():
+                if key != "step":
+                    self._writer.add_scalar(key, value, t.state.step)
+
+
+class ProgressHook(Hook):
+    """A tqdm bar over steps (or images) with the latest losses and images/s."""
+
+    name = "progress"
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.by_steps = cfg.steps is not None
+        self.total = cfg.steps if self.by_steps else int(math.ceil((cfg.kimg or 0) * 1000))
+        self.bar = None
+
+    def on_start(self, t: "Trainer") -> None:
+        if t.rank != 0:
+            return
+        from tqdm.auto import tqdm
+
+        done = t.state.step if self.by_steps else t.state.cur_nimg
+        self.bar = tqdm(total=self.total, initial=done, unit="step" if self.by_steps else "img",
+                        dynamic_ncols=True, disable=None, leave=True)
+
+    def after_step(self, t: "Trainer") -> None:
+        if self.bar is None:
+            return
+        self.bar.update(1 if self.by_steps else t.batch_size)
+        if t.state.step % 10 == 0 and t.stats.counts:
+            self.bar.set_postfix({k.split("/")[-1]: f"{v:.3f}" for k, v in t.stats.means().items()}, refresh=False)
+
+    def on_end(self, t: "Trainer") -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    on_interrupt = on_end
+
+
+class SummaryHook(Hook):
+    """At the end: loss.png and summary.md, a human summary of the run."""
+
+    name = "summary"
+
+    def on_end(self, t: "Trainer") -> None:
+        if t.run_dir is None or t.rank != 0:
+            return
+        from gankit.viz import plot_losses
+
+        log = t.run_dir / "log.jsonl"
+        if log.exists():
+            plot_losses(log, t.run_dir / "loss.png")
+        samples = sorted((t.run_dir / "samples").glob("*.png"))
+        records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        speeds = [r["img_per_s"] for r in records if r.get("img_per_s")]
+        last = records[-1] if records else {}
+        cfg = t.cfg
+        lines = [
+            f"# gankit run: {cfg.model} on {cfg.data}", "",
+            cfg.description, "",
+            f"- steps: {t.state.step} generator steps, {t.state.cur_nimg / 1000:.1f} kimg shown to D",
+            f"- training time: {t.elapsed():.1f} s; median speed {np.median(speeds) if speeds else float('nan'):.1f} images/s",
+            f"- loss: {cfg.loss}, n_critic {cfg.n_critic}, batch {cfg.batch_size}, seed {cfg.seed}",
+            "- final losses: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith(("loss/", "reg/"))),
+            f"- G parameters: {sum(p.numel() for p in t.G.parameters()):,}; D parameters: {sum(p.numel() for p in t.D.parameters()):,}",
+            "", "Files: `config.yaml` (resolved config), `log.jsonl`, `loss.png`, `samples/`, `checkpoints/`.", "",
+        ]
+        if samples:
+            lines += [f"![samples](samples/{samples[-1].name})", ""]
+        if log.exists():
+            lines += ["![losses](loss.png)", ""]
+        (t.run_dir / "summary.md").write_text("\n".join(lines))
+
+
+def default_hooks(cfg: TrainConfig) -> list[Hook]:
+    """The hooks every run has, in call order."""
+    hooks: list[Hook] = []
+    if cfg.reg.clip.value > 0:
+        hooks.append(WeightClipHook(cfg.reg.clip.value))
+    if cfg.ema.kimg > 0:
+        hooks.append(EmaHook())
+    hooks += [ProgressHook(cfg) if cfg.log.progress else Hook(), LogHook(cfg), SampleHook(cfg), CheckpointHook(cfg), SummaryHook()]
+    return hooks

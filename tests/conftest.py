@@ -1,0 +1,35 @@
+"""Shared fixtures: tiny in-memory datasets and tiny configs so every test runs in seconds."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gankit.config import load_config
+from gankit.data import ImageDataset
+
+
+def tiny_images(n: int = 96, resolution: int = 8, channels: int = 1, classes: int = 10, seed: int = 0) -> ImageDataset:
+    """Random uint8 images with labels (enough to exercise every code path)."""
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, channels, resolution, resolution), generator=g, dtype=torch.uint8)
+    labels = torch.randint(0, classes, (n,), generator=g) if classes else None
+    return ImageDataset("tiny", images, labels, classes)
+
+
+# Overrides that shrink every preset's networks to test size.
+TINY = {
+    "mlp": ["G.widths=[16,16]", "D.widths=[16]", "G.z_dim=8"],
+    "dcgan": ["G.base_channels=4", "D.base_channels=4", "G.z_dim=8"],
+}
+QUIET = ["log.progress=false", "log.every=1", "checkpoint.kimg=0", "log.sample_kimg=0", "log.sample_n=4"]
+
+
+def tiny_config(preset: str, *extra: str, steps: int = 2, batch: int = 8):
+    """A preset shrunk to test size (small nets, small batch, quiet hooks)."""
+    model = load_config(preset).model
+    return load_config(preset, TINY.get(model, []) + QUIET + [f"steps={steps}", f"batch_size={batch}"] + list(extra))
+
+
+@pytest.fixture
+def images8() -> ImageDataset:
+    return tiny_images()

@@ -1,0 +1,64 @@
+"""Scatter/histogram and loss plots write real PNGs; bad shapes raise clear errors."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gankit.viz.plots import plot_losses, save_scatter
+
+
+def _assert_png(path):
+    assert path.is_file() and path.stat().st_size > 1000
+    with Image.open(path) as im:
+        assert im.format == "PNG" and im.size[0] > 100 and im.size[1] > 100
+
+
+def test_scatter_2d_with_reference_and_bounds(tmp_path):
+    rng = np.random.default_rng(0)
+    fake = torch.randn(300, 2)
+    real = rng.normal(size=(300, 2))
+    path = save_scatter(fake, tmp_path / "sub" / "ring.png", reference=real, title="ring", bounds=(-4, 4))
+    _assert_png(path)
+    _assert_png(save_scatter(fake.numpy(), tmp_path / "b.png", bounds=((-3, 3), (-2, 2))))
+
+
+def test_scatter_1d_histograms(tmp_path):
+    rng = np.random.default_rng(1)
+    real = np.concatenate([rng.normal(2, 1, 500), rng.normal(8, 1, 500)])
+    _assert_png(save_scatter(rng.normal(2, 1, 800), tmp_path / "h.png", reference=real))
+    _assert_png(save_scatter(torch.randn(100, 1), tmp_path / "h1.png", bounds=(-5, 5)))
+
+
+def test_scatter_rejects_bad_shapes(tmp_path):
+    with pytest.raises(ValueError, match=r"\[N, 2\]"):
+        save_scatter(np.zeros((4, 2, 2)), tmp_path / "x.png")
+    with pytest.raises(ValueError, match="2-D"):
+        save_scatter(np.zeros((10, 5)), tmp_path / "x.png")
+    with pytest.raises(ValueError, match="reference"):
+        save_scatter(np.zeros((10, 2)), tmp_path / "x.png", reference=np.zeros(10))
+
+
+def test_plot_losses_from_records_and_jsonl(tmp_path):
+    records = [
+        {"kimg": 0.064 * i, "step": i, "loss/D": 1.0 / (i + 1), "loss/G": 0.5 + 0.01 * i,
+         "loss/gp": float("nan") if i == 3 else 0.1, "lr": 2e-4, "note": "x"}
+        for i in range(20)
+    ]
+    _assert_png(plot_losses(records, tmp_path / "losses.png"))
+    log = tmp_path / "run" / "log.jsonl"
+    log.parent.mkdir()
+    text = "\n".join(json.dumps(r) for r in records) + '\n{"kimg": 1.3, "loss/D'  # half-written last line
+    log.write_text(text)
+    _assert_png(plot_losses(log, tmp_path / "from_file.png", x_key="step"))
+    _assert_png(plot_losses(str(log), tmp_path / "from_str.png"))
+
+
+def test_plot_losses_without_losses_raises(tmp_path):
+    with pytest.raises(ValueError, match="loss/"):
+        plot_losses([{"kimg": 1.0, "lr": 0.1}], tmp_path / "x.png")
+    with pytest.raises(FileNotFoundError):
+        plot_losses(tmp_path / "missing.jsonl", tmp_path / "x.png")
