@@ -39,6 +39,7 @@ class OptimConfig:
     betas: List[float] = _help([0.5, 0.999], "Adam betas (beta1, beta2)")
     eps: float = _help(1e-8, "Adam/RMSprop epsilon")
     weight_decay: float = _help(0.0, "L2 weight decay")
+    fused: bool = _help(True, "use torch's fused Adam kernel (same maths, several times faster)")
 
 
 @dataclass

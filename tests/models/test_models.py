@@ -47,8 +47,9 @@ def test_dcgan_preset_matches_the_reference_architecture():
     cfg = load_config("dcgan")
     resolve_model_options(cfg, tiny_images(n=4, resolution=28))
     G, D = build_models(cfg)
+    assert G.project.in_features == 100 and G.start_shape == (256, 7, 7)  # the 1x1 -> 7x7 transposed conv
     convs = [m for m in G.net if isinstance(m, torch.nn.ConvTranspose2d)]
-    assert [(m.in_channels, m.out_channels) for m in convs] == [(100, 256), (256, 128), (128, 1)]
+    assert [(m.in_channels, m.out_channels) for m in convs] == [(256, 128), (128, 1)]
     dconvs = [m for m in D.features if isinstance(m, torch.nn.Conv2d)]
     assert [(m.in_channels, m.out_channels) for m in dconvs] == [(1, 64), (64, 128)]
     assert not isinstance(D.features[1], torch.nn.BatchNorm2d)  # no norm on D's input layer
