@@ -1,0 +1,160 @@
+"""gankit's training throughput as a ratio to the seed-style reference loop (GUIDE §9).
+
+For each preset and its reference model (`benchmarks/reference_loop.py`), in this one process and
+interleaved -- reference, gankit, reference, gankit, ... for `--repeats` rounds, so machine drift
+hits both alike -- train for a window of `--seconds` after one untimed warm-up step, as the
+reference does, and report the median images/s of each side and their ratio gankit / reference.
+Both sides: fp32, batch 64, the same maths, the real Fashion-MNIST train split read from the same
+files; timing excludes loading the data and building the models.
+
+"images" = generator steps x batch size on both sides: the real images drawn from the dataset. For
+seed-wgan gankit's own clock (`cur_nimg`) counts 5x that, because each of the 5 critic steps counts
+the one real batch they reuse; the JSON keeps that number too. Peak RSS is the process's high-water
+mark over one window (reset before it through /proc/self/clear_refs, Linux only); both sides' data
+sets are resident throughout, so it compares the two sides rather than measuring either alone.
+
+    python benchmarks/throughput.py [--presets seed-gan,seed-wgan,seed-cgan,dcgan] [--seconds 20]
+                                    [--repeats 3] [--out results.json]
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from gankit.config import load_config
+from gankit.data import load_dataset
+from gankit.errors import GankitError
+from gankit.training.trainer import Trainer
+from reference_loop import DEFAULT_ROOT, _cpu_name, load_fashion_mnist, run_reference
+
+PRESETS = {"seed-gan": "gan", "seed-wgan": "wgan", "seed-cgan": "cgan", "dcgan": "dcgan"}
+BATCH = 64
+OVERRIDES = ["steps=100000000", "log.progress=false", "log.every=1000000", "log.sample_kimg=0",
+             "checkpoint.kimg=0", f"batch_size={BATCH}"]
+COUNTING = ("images = generator steps x batch 64 on both sides (real images drawn per G step); "
+            "seed-wgan's gankit cur_nimg counts its one real batch once per critic step (5x) and is not used")
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's peak-RSS mark to its current RSS; False where the kernel does not allow it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def measured(window: Callable[[], dict]) -> dict:
+    """Run one timed window and add the peak RSS (MiB) reached during it, or None if it cannot be isolated."""
+    isolated = reset_peak_rss()
+    result = window()
+    result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1) if isolated else None
+    gc.collect()
+    return result
+
+
+def reference_window(model: str, seconds: float, data: tuple, device: str) -> dict:
+    """One reference window: the seed-style loop for `seconds` after its warm-up step."""
+    res = run_reference(model, seconds=seconds, batch_size=BATCH, data=data, device=device)
+    return {"steps": res["steps"], "seconds": res["seconds"], "images": res["images"],
+            "images_per_s": res["images_per_s"]}
+
+
+def gankit_window(preset: str, seconds: float, data, device: str) -> dict:
+    """One gankit window: Trainer.step() for `seconds` after one untimed warm-up step."""
+    trainer = Trainer(load_config(preset, OVERRIDES + [f"device={device}"]), data=data)
+
+    def sync() -> None:
+        if trainer.device.type == "cuda":
+            torch.cuda.synchronize(trainer.device)
+
+    trainer.step()  # warm-up, untimed, as the reference
+    sync()
+    nimg0, steps = trainer.state.cur_nimg, 0
+    start = time.perf_counter()
+    while True:
+        trainer.step()
+        steps += 1
+        if time.perf_counter() - start >= seconds:
+            break
+    sync()
+    elapsed = time.perf_counter() - start
+    images = steps * trainer.batch_size
+    return {"steps": steps, "seconds": elapsed, "images": images, "images_per_s": images / elapsed,
+            "cur_nimg": trainer.state.cur_nimg - nimg0}
+
+
+def machine_info(device: str) -> dict:
+    """CPU (or GPU) model, cores, torch version and intra-op threads of this run."""
+    name = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else _cpu_name()
+    return {"device": device, "model": name, "cores": os.cpu_count(), "torch": torch.__version__,
+            "threads": torch.get_num_threads()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Benchmark each preset against its reference; print a Markdown table, optionally write JSON."""
+    ap = argparse.ArgumentParser(description="gankit vs the seed-style reference loop: images/s, same run.")
+    ap.add_argument("--presets", default=",".join(PRESETS), help="comma-separated subset of " + ",".join(PRESETS))
+    ap.add_argument("--seconds", type=float, default=20.0, help="timed seconds per window")
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved reference/gankit rounds per preset")
+    ap.add_argument("--out", type=Path, default=None, help="write every repeat's raw numbers here as JSON")
+    ap.add_argument("--root", default=DEFAULT_ROOT, help="folder with the Fashion-MNIST idx .gz files")
+    ap.add_argument("--device", default="cpu", help="device for both sides (cpu, cuda, cuda:N)")
+    args = ap.parse_args(argv)
+    presets = [p.strip() for p in args.presets.split(",") if p.strip()]
+    unknown = [p for p in presets if p not in PRESETS]
+    if unknown or not presets:
+        ap.error(f"unknown preset(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(PRESETS)}")
+    if args.seconds <= 0 or args.repeats < 1:
+        ap.error("--seconds must be > 0 and --repeats >= 1")
+    try:
+        ref_data = load_fashion_mnist(args.root, "train")
+        gk_data = load_dataset("fashion-mnist", root=args.root, download=False)
+    except (FileNotFoundError, GankitError) as err:
+        sys.exit(f"throughput.py: Fashion-MNIST is needed and was not found in {args.root} ({err}). "
+                 "Install it with `make data` (Debian package dataset-fashion-mnist) or pass --root DIR.")
+
+    machine = machine_info(args.device)
+    report = {"machine": machine, "protocol": {"seconds": args.seconds, "repeats": args.repeats, "batch_size": BATCH,
+                                               "dtype": "float32", "warmup_steps": 1, "counting": COUNTING},
+              "presets": {}}
+    print(f"Machine: {machine['model']}, {machine['cores']} cores, torch {machine['torch']}, "
+          f"{machine['threads']} threads, device {args.device}")
+    print(f"Protocol: {args.repeats} interleaved rounds of {args.seconds:g} s per side, medians; fp32, batch {BATCH}; "
+          f"{COUNTING}.\n")
+    print("| preset | reference img/s | gankit img/s | ratio | repeats | peak RSS MiB (ref / gankit) |")
+    print("|---|---:|---:|---:|---:|---|", flush=True)
+    for preset in presets:
+        model = PRESETS[preset]
+        ref_runs, gk_runs = [], []
+        for _ in range(args.repeats):
+            ref_runs.append(measured(lambda: reference_window(model, args.seconds, ref_data, args.device)))
+            gk_runs.append(measured(lambda: gankit_window(preset, args.seconds, gk_data, args.device)))
+        ref_med = statistics.median(r["images_per_s"] for r in ref_runs)
+        gk_med = statistics.median(r["images_per_s"] for r in gk_runs)
+        rss = [[r["peak_rss_mib"] for r in runs] for runs in (ref_runs, gk_runs)]
+        rss_cell = "n/a" if None in rss[0] + rss[1] else f"{max(rss[0]):.0f} / {max(rss[1]):.0f}"
+        print(f"| {preset} | {ref_med:.0f} | {gk_med:.0f} | {gk_med / ref_med:.2f}x | {args.repeats} | {rss_cell} |",
+              flush=True)
+        report["presets"][preset] = {
+            "reference_model": model, "reference_images_per_s": ref_med, "gankit_images_per_s": gk_med,
+            "ratio": gk_med / ref_med, "round_ratios": [g["images_per_s"] / r["images_per_s"]
+                                                       for r, g in zip(ref_runs, gk_runs)],
+            "reference_runs": ref_runs, "gankit_runs": gk_runs}
+        if args.out is not None:  # after every preset, so an interrupted run keeps what it measured
+            args.out.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
