@@ -86,9 +86,15 @@ class ToyDistribution:
         return self
 
 
-def random_xflip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Flip each image of [B, C, H, W] left-right with probability 1/2, batched (one rand draw of B)."""
-    flip = torch.rand(x.shape[0], generator=generator, device=generator.device).to(x.device) < 0.5  # [B]
+def random_xflip(x: torch.Tensor, generator: torch.Generator, shard: slice = slice(None),
+                 global_batch: int | None = None) -> torch.Tensor:
+    """Flip each image of [B, C, H, W] left-right with probability 1/2, batched (one rand draw).
+
+    In distributed training `x` is this rank's `shard` of a `global_batch`: the draw covers the
+    global batch, so each image's flip does not depend on the number of ranks.
+    """
+    draw = torch.rand(global_batch or x.shape[0], generator=generator, device=generator.device)
+    flip = (draw < 0.5)[shard].to(x.device)  # [B]
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 

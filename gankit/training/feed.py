@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from gankit.data import random_xflip
 from gankit.errors import GankitError
 
 
@@ -41,8 +42,7 @@ class DataFeeder:
         self.pos += global_batch
         x, labels = self.data.get(index[shard].to(self.data.images.device))
         if self.xflip:
-            flip = (torch.rand(global_batch, generator=self.generator) < 0.5)[shard].to(x.device)
-            x = torch.where(flip[:, None, None, None], x.flip(3), x)
+            x = random_xflip(x, self.generator, shard, global_batch)
         return x.to(self.device, non_blocking=True), None if labels is None else labels.to(self.device)
 
     def state_dict(self) -> dict:

@@ -126,3 +126,22 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_continues(tmp_path):
     resumed = Trainer.resume(tmp_path / "run", data=data)
     assert resumed.state.step == 3
     assert resumed.train().state.step == 6
+
+
+def test_feeder_order_and_flips_do_not_depend_on_world_size():
+    """Two ranks' slices of a global batch equal one rank's whole batch (data order and x-flips)."""
+    from gankit.training.feed import DataFeeder
+
+    data = tiny_images(n=40)
+
+    def feeder(rank, world):
+        return DataFeeder(data, torch.Generator().manual_seed(5), torch.device("cpu"), rank, world, xflip=True)
+
+    single, ranks = feeder(0, 1), [feeder(0, 2), feeder(1, 2)]
+    for _ in range(7):  # crosses epoch boundaries (40 images, batch 8)
+        whole, labels = single.next(8)
+        parts = [f.next(8) for f in ranks]
+        assert torch.equal(whole, torch.cat([p[0] for p in parts]))
+        assert torch.equal(labels, torch.cat([p[1] for p in parts]))
+    with pytest.raises(GankitError, match="divisible"):
+        ranks[0].next(7)
