@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         ref_data = load_fashion_mnist(args.root, "train")
         gk_data = load_dataset("fashion-mnist", root=args.root, download=False)
     except (FileNotFoundError, GankitError) as err:
-        sys.exit(f"throughput.py: Fashion-MNIST is needed and was not found in {args.root} ({err}). "
+        sys.exit(f"throughput.py: Fashion-MNIST is needed: {err}\n"
                  "Install it with `make data` (Debian package dataset-fashion-mnist) or pass --root DIR.")
 
     machine = machine_info(args.device)
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
               "presets": {}}
     print(f"Machine: {machine['model']}, {machine['cores']} cores, torch {machine['torch']}, "
           f"{machine['threads']} threads, device {args.device}")
-    print(f"Protocol: {args.repeats} interleaved rounds of {args.seconds:g} s per side, medians; fp32, batch {BATCH}; "
+    print(f"Protocol: interleaved rounds: {args.repeats} x {args.seconds:g} s per side, medians; fp32, batch {BATCH}; "
           f"{COUNTING}.\n")
     print("| preset | reference img/s | gankit img/s | ratio | repeats | peak RSS MiB (ref / gankit) |")
     print("|---|---:|---:|---:|---:|---|", flush=True)

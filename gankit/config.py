@@ -110,12 +110,14 @@ class TrainConfig:
     batch_size: int = _help(64, "global batch size (summed over ranks)")
     steps: Optional[int] = _help(None, "stop after N generator steps")
     kimg: Optional[float] = _help(None, "stop after N thousand real images shown to D")
+    seconds: Optional[float] = _help(None, "also stop after N seconds of training (benchmarks, demos)")
     seed: int = _help(0, "seed for weights, data order, latents, noise and evaluation")
     loss: str = _help("nonsaturating", "adversarial loss (gankit info lists them)")
     n_critic: int = _help(1, "D steps per G step")
     phase_order: str = _help("d_first", "d_first | g_first: which network steps first")
     d_reuse_real: bool = _help(False, "all n_critic D steps of a step share one real batch (seed WGAN)")
-    d_reuse_fakes: bool = _help(False, "D trains on the images of the G step just before (seed GAN; g_first)")
+    reuse_fakes: bool = _help(False, "one batch of fakes per step: g_first -> D trains on the G step's images "
+                                     "(the seed's loop); d_first -> G re-scores the D step's images (DCGAN example)")
     device: str = _help("auto", "auto | cpu | cuda | cuda:N")
     G: Dict[str, Any] = _help({}, "generator options (see the model family)")
     D: Dict[str, Any] = _help({}, "discriminator options (see the model family)")
@@ -235,6 +237,7 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.phase_order in ("d_first", "g_first"), "phase_order", "d_first or g_first"),
         (cfg.steps is None or cfg.steps >= 0, "steps", "an integer >= 0"),
         (cfg.kimg is None or cfg.kimg >= 0, "kimg", "a number >= 0"),
+        (cfg.seconds is None or cfg.seconds > 0, "seconds", "a positive number"),
         (cfg.resolution is None or cfg.resolution > 0, "resolution", "a positive integer"),
         (cfg.channels in (None, 1, 3), "channels", "1 or 3"),
         (cfg.ema.kimg >= 0, "ema.kimg", "a number >= 0"),
@@ -242,8 +245,7 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.log.sample_n >= 1, "log.sample_n", "an integer >= 1"),
         (cfg.checkpoint.keep >= 1, "checkpoint.keep", "an integer >= 1"),
         (cfg.checkpoint.kimg >= 0, "checkpoint.kimg", "a number >= 0"),
-        (not cfg.d_reuse_fakes or (cfg.phase_order == "g_first" and cfg.n_critic == 1),
-         "d_reuse_fakes", "used with phase_order=g_first and n_critic=1"),
+        (not cfg.reuse_fakes or cfg.n_critic == 1, "reuse_fakes", "used with n_critic=1"),
     ]
     for name in ("G", "D"):
         opt: OptimConfig = getattr(cfg.optim, name)

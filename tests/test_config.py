@@ -18,7 +18,7 @@ def test_presets_exist_and_describe_themselves():
 
 def test_seed_presets_encode_the_seed_loops():
     gan = load_config("seed-gan")
-    assert (gan.phase_order, gan.d_reuse_fakes, gan.loss, gan.G["bn_eps"]) == ("g_first", True, "bce", 0.8)
+    assert (gan.phase_order, gan.reuse_fakes, gan.loss, gan.G["bn_eps"]) == ("g_first", True, "bce", 0.8)
     wgan = load_config("seed-wgan")
     assert (wgan.n_critic, wgan.d_reuse_real, wgan.reg.clip.value, wgan.optim.D.name, wgan.optim.D.lr) == (5, True, 0.01, "rmsprop", 5e-5)
     gp = load_config("wgan-gp")
@@ -55,7 +55,7 @@ def test_resolved_yaml_round_trips():
     ("dcgan", ["phase_order=sideways"], "d_first or g_first"),
     ("dcgan", ["optim.D.betas=[0.5]"], "optim.D.betas"),
     ("dcgan", ["steps"], "must look like key=value"),
-    ("dcgan", ["d_reuse_fakes=true"], "g_first"),
+    ("wgan-gp", ["reuse_fakes=true"], "n_critic=1"),
 ])
 def test_bad_input_is_one_clear_line(spec, overrides, message):
     with pytest.raises(GankitError, match=message) as err:

@@ -19,6 +19,7 @@ import torch
 from gankit.config import TrainConfig
 from gankit.errors import GankitError
 from gankit.losses import clip_weights
+from gankit.metrics import mode_coverage
 from gankit.training.ema import ema_beta, update_ema
 
 if TYPE_CHECKING:
@@ -53,6 +54,13 @@ class IntervalHook(Hook):
 
     def due(self, t: "Trainer") -> bool:
         return self.interval > 0 and t.state.cur_nimg // self.interval > self._nimg_before // self.interval
+
+
+def truncate_jsonl(path: Path, step: int) -> None:
+    """Keep the records of a .jsonl log up to `step` (what a resumed run had at its checkpoint)."""
+    if path.exists():
+        kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+        path.write_text("".join(line + "\n" for line in kept))
 
 
 class WeightClipHook(Hook):
@@ -115,6 +123,10 @@ class SampleHook(IntervalHook):
         if G.is_vector:
             path.parent.mkdir(parents=True, exist_ok=True)
             np.save(path.with_suffix(".npy"), samples.numpy())
+            coverage = mode_coverage(samples, t.data.means, t.data.stds)
+            record = {"step": t.state.step, "kimg": round(t.state.cur_nimg / 1000, 4), "metric": "modes", **coverage.as_dict()}
+            with open(t.run_dir / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
             reference = t.data.sample(max(self.n, 1000), torch.Generator().manual_seed(t.cfg.seed))
             save_scatter(samples, path.with_suffix(".png"), reference=reference, title=f"step {t.state.step}")
         else:
@@ -156,10 +168,8 @@ class LogHook(Hook):
         self._window_start = (time.perf_counter(), t.state.cur_nimg)
         if t.run_dir is None or t.rank != 0:
             return
-        log = t.run_dir / "log.jsonl"
-        if log.exists():  # a resumed run: drop lines written after the checkpoint
-            kept = [line for line in log.read_text().splitlines() if line and json.loads(line)["step"] <= t.state.step]
-            log.write_text("".join(line + "\n" for line in kept))
+        for name in ("log.jsonl", "metrics.jsonl"):  # a resumed run: drop lines written after the checkpoint
+            truncate_jsonl(t.run_dir / name, t.state.step)
         if self.tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -255,8 +265,14 @@ class SummaryHook(Hook):
             f"- loss: {cfg.loss}, n_critic {cfg.n_critic}, batch {cfg.batch_size}, seed {cfg.seed}",
             "- final losses: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith(("loss/", "reg/"))),
             f"- G parameters: {sum(p.numel() for p in t.G.parameters()):,}; D parameters: {sum(p.numel() for p in t.D.parameters()):,}",
-            "", "Files: `config.yaml` (resolved config), `log.jsonl`, `loss.png`, `samples/`, `checkpoints/`.", "",
+            "", "Files: `config.yaml` (resolved config), `log.jsonl`, `metrics.jsonl` (toy data), `loss.png`, `samples/`, `checkpoints/`.", "",
         ]
+        metrics = t.run_dir / "metrics.jsonl"
+        if metrics.exists():
+            m = json.loads(metrics.read_text().splitlines()[-1])
+            lines += [f"Mode coverage of {m['num_samples']} samples at step {m['step']} (GUIDE §6): "
+                      f"{m['modes_covered']}/{m['num_modes']} modes, {100 * m['high_quality']:.1f} % high quality, "
+                      f"reverse KL {m['reverse_kl']:.3f}.", ""]
         if samples:
             lines += [f"![samples](samples/{samples[-1].name})", ""]
         if log.exists():

@@ -90,8 +90,8 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, run_dir: str | Path | None = None, *, data=None,
                  hooks: list[Hook] | None = None, rank: int = 0, world: int = 1) -> None:
-        if cfg.steps is None and cfg.kimg is None:
-            raise GankitError("say how long to train: steps=N (generator steps) or kimg=K (thousands of images)")
+        if cfg.steps is None and cfg.kimg is None and cfg.seconds is None:
+            raise GankitError("say how long to train: steps=N (generator steps), kimg=K (thousands of images) or seconds=S")
         self.cfg = cfg
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.rank, self.world = rank, world
@@ -178,7 +178,8 @@ class Trainer:
     def done(self) -> bool:
         cfg = self.cfg
         return (cfg.steps is not None and self.state.step >= cfg.steps) or (
-            cfg.kimg is not None and self.state.cur_nimg >= cfg.kimg * 1000)
+            cfg.kimg is not None and self.state.cur_nimg >= cfg.kimg * 1000) or (
+            cfg.seconds is not None and self.elapsed() >= cfg.seconds)
 
     def train(self) -> "Trainer":
         """Run steps until `steps` or `kimg` is reached; Ctrl-C saves a checkpoint first."""
@@ -233,12 +234,17 @@ class Trainer:
             self._reals = self.feeder.next(self.batch_size)
         reals, labels = self._reals
         c_real = one_hot(labels, self.D.c_dim, len(reals), self.device) if self.D.c_dim else None
-        if self.cfg.d_reuse_fakes and self._last_fakes is not None:
+        if self.cfg.reuse_fakes and self._last_fakes is not None:  # g_first: the G step's images
             fakes, c_fake = self._last_fakes
         else:
             z, c_fake = self.draw_latents(self.batch_size)
-            with torch.no_grad():
+            keep_graph = self.cfg.reuse_fakes  # d_first: the G step will re-score these images
+            self.G.requires_grad_(keep_graph)
+            with torch.set_grad_enabled(keep_graph):
                 fakes = self.G_train(z, c_fake)
+            if keep_graph:
+                self._last_fakes = (fakes, c_fake)
+                fakes = fakes.detach()
         self.G.requires_grad_(False)
         self.D.requires_grad_(True)
         real_logits, fake_logits = self._score(reals, c_real, fakes, c_fake)
@@ -281,18 +287,21 @@ class Trainer:
 
     def g_phase(self) -> None:
         """One generator step on fresh latents."""
-        z, c = self.draw_latents(self.batch_size)
         self.G.requires_grad_(True)
         self.D.requires_grad_(False)
-        fakes = self.G_train(z, c)
+        if self.cfg.reuse_fakes and self.cfg.phase_order == "d_first" and self._last_fakes is not None:
+            fakes, c = self._last_fakes  # still attached to G's graph from the D step
+            self._last_fakes = None
+        else:
+            z, c = self.draw_latents(self.batch_size)
+            fakes = self.G_train(z, c)
         loss = self.loss.g_loss(self.D_train(fakes, c))
         self.stats.add("loss/G", loss)
         self.opt_G.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_G.step()
-        if self.cfg.d_reuse_fakes:
+        if self.cfg.reuse_fakes and self.cfg.phase_order == "g_first":
             self._last_fakes = (fakes.detach(), c)
-        self.D.requires_grad_(True)
 
 
 def _yaml_dict(text: str) -> dict:

@@ -106,3 +106,15 @@ def test_every_preset_trains_one_step(preset):
     trainer.train()
     assert trainer.state.step == 1 and trainer.state.d_steps == cfg.n_critic
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.G.parameters()))
+
+
+@pytest.mark.parametrize("order,reuse,forwards", [("d_first", True, 1), ("g_first", True, 1), ("d_first", False, 2)])
+def test_reuse_fakes_runs_g_once_per_step(order, reuse, forwards):
+    cfg = tiny_config("dcgan", f"phase_order={order}", f"reuse_fakes={str(reuse).lower()}", steps=3)
+    trainer = Trainer(cfg, data=tiny_images(resolution=8))
+    calls = []
+    trainer.G.register_forward_hook(lambda *_: calls.append(1))
+    before = [p.detach().clone() for p in trainer.G.parameters()]
+    trainer.train()
+    assert len(calls) == 3 * forwards
+    assert all(not torch.equal(a, b) for a, b in zip(before, trainer.G.parameters()) if a.dim() > 1)
