@@ -271,18 +271,18 @@ class ConditionalDiscriminator(nn.Module):
 # ----------------------------------------------------------------------------- plain DCGAN (no seed code)
 
 class DCGAN_Generator(nn.Module):
-    """z [N, 100, 1, 1] -> 7x7x256 -> 14x14x128 -> 28x28x1, Tanh."""
+    """z [N, 100, 1, 1] -> 7x7x128 -> 14x14x64 -> 28x28x1, Tanh (the size of gankit's `dcgan` preset)."""
 
     def __init__(self, latent_dim=LATENT_DIM):
         super().__init__()
         self.main = nn.Sequential(
-            nn.ConvTranspose2d(latent_dim, 256, 7, 1, 0, bias=False),
-            nn.BatchNorm2d(256),
-            nn.ReLU(True),
-            nn.ConvTranspose2d(256, 128, 4, 2, 1, bias=False),
+            nn.ConvTranspose2d(latent_dim, 128, 7, 1, 0, bias=False),
             nn.BatchNorm2d(128),
             nn.ReLU(True),
-            nn.ConvTranspose2d(128, 1, 4, 2, 1),
+            nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(64),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(64, 1, 4, 2, 1),
             nn.Tanh()
         )
 
@@ -291,17 +291,17 @@ class DCGAN_Generator(nn.Module):
 
 
 class DCGAN_Discriminator(nn.Module):
-    """[N, 1, 28, 28] -> 14x14x64 -> 7x7x128 -> 1 logit (BCE with logits)."""
+    """[N, 1, 28, 28] -> 14x14x32 -> 7x7x64 -> 1 logit (BCE with logits)."""
 
     def __init__(self):
         super().__init__()
         self.main = nn.Sequential(
-            nn.Conv2d(1, 64, 4, 2, 1),
+            nn.Conv2d(1, 32, 4, 2, 1),
             nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(64, 128, 4, 2, 1, bias=False),
-            nn.BatchNorm2d(128),
+            nn.Conv2d(32, 64, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(64),
             nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(128, 1, 7, 1, 0)
+            nn.Conv2d(64, 1, 7, 1, 0)
         )
 
     def forward(self, img):

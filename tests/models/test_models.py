@@ -43,15 +43,15 @@ def test_dcgan_sizes(resolution, channels):
 
 
 def test_dcgan_preset_matches_the_reference_architecture():
-    """The dcgan preset at 28 px: G 256@7 -> 128@14 -> 1@28, D 64@14 -> 128@7 -> 1."""
+    """The dcgan preset at 28 px (= benchmarks/reference_loop.py): G 128@7 -> 64@14 -> 1@28, D 32@14 -> 64@7 -> 1."""
     cfg = load_config("dcgan")
     resolve_model_options(cfg, tiny_images(n=4, resolution=28))
     G, D = build_models(cfg)
-    assert G.project.in_features == 100 and G.start_shape == (256, 7, 7)  # the 1x1 -> 7x7 transposed conv
+    assert G.project.in_features == 100 and G.start_shape == (128, 7, 7)  # the 1x1 -> 7x7 transposed conv
     convs = [m for m in G.net if isinstance(m, torch.nn.ConvTranspose2d)]
-    assert [(m.in_channels, m.out_channels) for m in convs] == [(256, 128), (128, 1)]
+    assert [(m.in_channels, m.out_channels) for m in convs] == [(128, 64), (64, 1)]
     dconvs = [m for m in D.features if isinstance(m, torch.nn.Conv2d)]
-    assert [(m.in_channels, m.out_channels) for m in dconvs] == [(1, 64), (64, 128)]
+    assert [(m.in_channels, m.out_channels) for m in dconvs] == [(1, 32), (32, 64)]
     assert not isinstance(D.features[1], torch.nn.BatchNorm2d)  # no norm on D's input layer
     assert stage_sizes(28) == [14, 7] and stage_sizes(32) == [16, 8, 4]
     with pytest.raises(GankitError, match="resolution"):
