@@ -23,6 +23,29 @@ def one_hot(c: torch.Tensor | None, c_dim: int, n: int, device: torch.device | s
     return c.float().to(device)
 
 
+@dataclass
+class DOptions:
+    """Options every discriminator takes from its data (filled by resolve_model_options)."""
+
+    c_dim: int = 0
+    img_resolution: int = 28
+    img_channels: int = 1
+
+
+@dataclass
+class GOptions(DOptions):
+    """Options every generator takes: its data's shape and the latent size."""
+
+    z_dim: int = 100
+
+
+def copy_shape(module: nn.Module, opts: DOptions) -> None:
+    """Set the shape attributes of the generator API (z_dim, c_dim, img_*, data_dim) from options."""
+    for name in ("z_dim", "c_dim", "img_resolution", "img_channels", "data_dim"):
+        if hasattr(opts, name):
+            setattr(module, name, getattr(opts, name))
+
+
 class Generator(nn.Module):
     """Base of every G: `G(z, c=None) -> [N, C, H, W]` in [-1, 1] (or [N, D] for vector data)."""
 

@@ -14,26 +14,19 @@ import torch
 from torch import nn
 
 from gankit.errors import GankitError
-from gankit.models.base import Discriminator, Generator, ModelFamily
+from gankit.models.base import Discriminator, DOptions, Generator, GOptions, ModelFamily, copy_shape
 from gankit.registry import MODELS
 
 
 @dataclass
-class DCGANGOptions:
-    z_dim: int = 100
-    c_dim: int = 0
-    img_resolution: int = 28
-    img_channels: int = 1
+class DCGANGOptions(GOptions):
     base_channels: int = 128  # channels of the last hidden stage; doubling towards s0
     max_channels: int = 512
     c_embed_dim: int = 0  # 0 = c_dim
 
 
 @dataclass
-class DCGANDOptions:
-    c_dim: int = 0
-    img_resolution: int = 28
-    img_channels: int = 1
+class DCGANDOptions(DOptions):
     base_channels: int = 64  # channels of the first conv; doubling per stage
     max_channels: int = 512
     norm: str = "batch"  # batch | layer | none
@@ -66,8 +59,7 @@ def init_dcgan_weights(module: nn.Module) -> None:
 class DCGANGenerator(Generator):
     def __init__(self, opts: DCGANGOptions) -> None:
         super().__init__()
-        self.z_dim, self.c_dim = opts.z_dim, opts.c_dim
-        self.img_resolution, self.img_channels = opts.img_resolution, opts.img_channels
+        copy_shape(self, opts)
         sizes = stage_sizes(opts.img_resolution)[::-1]  # [s0, ..., R/2]
         chans = [min(opts.base_channels * 2 ** (len(sizes) - 1 - i), opts.max_channels) for i in range(len(sizes))]
         embed_dim = (opts.c_embed_dim or opts.c_dim) if opts.c_dim else 0
@@ -96,7 +88,7 @@ class DCGANDiscriminator(Discriminator):
         super().__init__()
         if opts.norm not in ("batch", "layer", "none"):
             raise GankitError(f"D.norm must be batch, layer or none, got {opts.norm!r}")
-        self.c_dim, self.img_resolution, self.img_channels = opts.c_dim, opts.img_resolution, opts.img_channels
+        copy_shape(self, opts)
         sizes = stage_sizes(opts.img_resolution)  # [R/2, ..., s0]
         chans = [min(opts.base_channels * 2 ** i, opts.max_channels) for i in range(len(sizes))]
         sn = nn.utils.parametrizations.spectral_norm if opts.spectral else (lambda m: m)

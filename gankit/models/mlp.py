@@ -17,16 +17,12 @@ import torch
 from torch import nn
 
 from gankit.errors import GankitError
-from gankit.models.base import Discriminator, Generator, ModelFamily
+from gankit.models.base import Discriminator, DOptions, Generator, GOptions, ModelFamily, copy_shape
 from gankit.registry import MODELS
 
 
 @dataclass
-class MLPGOptions:
-    z_dim: int = 100
-    c_dim: int = 0
-    img_resolution: int = 28
-    img_channels: int = 1
+class MLPGOptions(GOptions):
     data_dim: int = 0  # > 0: vector data [N, data_dim] instead of images
     widths: List[int] = field(default_factory=lambda: [128, 256, 512, 1024])
     norm: str = "batch"  # batch | none
@@ -38,10 +34,7 @@ class MLPGOptions:
 
 
 @dataclass
-class MLPDOptions:
-    c_dim: int = 0
-    img_resolution: int = 28
-    img_channels: int = 1
+class MLPDOptions(DOptions):
     data_dim: int = 0
     widths: List[int] = field(default_factory=lambda: [512, 256])
     dropout: float = 0.0
@@ -62,8 +55,7 @@ class MLPGenerator(Generator):
         super().__init__()
         if opts.norm not in ("batch", "none") or opts.output not in ("tanh", "linear"):
             raise GankitError("G.norm must be batch|none and G.output tanh|linear")
-        self.z_dim, self.c_dim = opts.z_dim, opts.c_dim
-        self.img_resolution, self.img_channels, self.data_dim = opts.img_resolution, opts.img_channels, opts.data_dim
+        copy_shape(self, opts)
         self.out_shape = _out_shape(opts)
         embed_dim = (opts.c_embed_dim or opts.c_dim) if opts.c_dim else 0
         self.embed = nn.Embedding(opts.c_dim, embed_dim) if opts.c_dim else None
@@ -92,8 +84,7 @@ class MLPDiscriminator(Discriminator):
 
     def __init__(self, opts: MLPDOptions) -> None:
         super().__init__()
-        self.c_dim, self.img_resolution, self.img_channels, self.data_dim = (
-            opts.c_dim, opts.img_resolution, opts.img_channels, opts.data_dim)
+        copy_shape(self, opts)
         embed_dim = (opts.c_embed_dim or opts.c_dim) if opts.c_dim else 0
         self.embed = nn.Embedding(opts.c_dim, embed_dim) if opts.c_dim else None
         layers: list[nn.Module] = []
