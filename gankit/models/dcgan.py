@@ -4,7 +4,8 @@ G: z (+ label embedding) -> ConvTranspose to s0×s0 (s0 = 4 or 7) -> [ConvTransp
 -> ConvTranspose to the image -> Tanh (no BN on the output layer). D mirrors it with strided 4×4
 convs and LeakyReLU 0.2, no normalisation on its input layer, `norm: batch|layer|none`, optional
 spectral norm (SNGAN), and a projection head for labels (Miyato & Koyama 2018): logit =
-w·h + <embed(c), h> over the flattened s0×s0 features h. Weights N(0, 0.02), BN scale N(1, 0.02).
+w·flatten(h) + <embed(c), mean_xy(h)> over the final s0×s0 features h (the paper sum-pools; the mean
+keeps the projection's scale, and Adam's per-step change of it, independent of the map size). Weights N(0, 0.02), BN scale N(1, 0.02).
 """
 from __future__ import annotations
 
@@ -104,14 +105,14 @@ class DCGANDiscriminator(Discriminator):
         self.features = nn.Sequential(*layers)
         feat_dim = chans[-1] * sizes[-1] ** 2
         self.head = sn(nn.Linear(feat_dim, 1))  # == a valid s0×s0 conv to one channel
-        self.embed = sn(nn.Embedding(opts.c_dim, feat_dim)) if opts.c_dim else None
+        self.embed = sn(nn.Embedding(opts.c_dim, chans[-1])) if opts.c_dim else None
         init_dcgan_weights(self)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.features(x).flatten(1)  # [N, C0*s0*s0]
-        out = self.head(h).squeeze(1)  # [N]
-        if self.embed is not None:
-            out = out + (h * (c @ self.embed.weight)).sum(1)  # projection
+        features = self.features(x)  # [N, C0, s0, s0]
+        out = self.head(features.flatten(1)).squeeze(1)  # [N]
+        if self.embed is not None:  # projection onto the spatially averaged features [N, C0]
+            out = out + (features.mean((2, 3)) * (c @ self.embed.weight)).sum(1)
         return out
 
 

@@ -222,6 +222,7 @@ class ProgressHook(Hook):
         from tqdm.auto import tqdm
 
         done = t.state.step if self.by_steps else t.state.cur_nimg
+        self._last = (time.perf_counter(), t.state.cur_nimg)
         self.bar = tqdm(total=self.total, initial=done, unit="step" if self.by_steps else "img",
                         dynamic_ncols=True, disable=None, leave=True)
 
@@ -230,7 +231,12 @@ class ProgressHook(Hook):
             return
         self.bar.update(1 if self.by_steps else t.batch_size)
         if t.state.step % 10 == 0 and t.stats.counts:
-            self.bar.set_postfix({k.split("/")[-1]: f"{v:.3f}" for k, v in t.stats.means().items()}, refresh=False)
+            now = time.perf_counter()
+            last_time, last_nimg = self._last
+            postfix = {k.split("/")[-1]: f"{v:.3f}" for k, v in t.stats.means().items()}
+            postfix["img/s"] = f"{(t.state.cur_nimg - last_nimg) / max(now - last_time, 1e-9):.0f}"
+            self.bar.set_postfix(postfix, refresh=False)
+            self._last = (now, t.state.cur_nimg)
 
     def on_end(self, t: "Trainer") -> None:
         if self.bar is not None:
