@@ -30,15 +30,12 @@ def load_config(spec="dcgan", overrides: list[str] | None = None):
 
 def load(path: str | Path, device: str = "cpu", which: str | None = None):
     """The generator of a run folder or checkpoint folder, in eval mode (G_ema when present)."""
-    import yaml
-
-    from gankit.config import load_config as _load_config
     from gankit.errors import GankitError
     from gankit.models import build_generator
     from gankit.training.checkpoint import load_checkpoint, load_model
 
     checkpoint = load_checkpoint(path)
-    cfg = _load_config(yaml.safe_load(checkpoint.config_yaml))
+    cfg = checkpoint.config()
     prefixes = {k.split(".", 1)[0] for k in checkpoint.tensors}
     which = which or ("G_ema" if "G_ema" in prefixes else "G")
     if which not in prefixes:

@@ -33,6 +33,14 @@ class Checkpoint:
     state: dict
     config_yaml: str
 
+    def config(self, overrides: list[str] | None = None):
+        """The run's resolved TrainConfig (plus `key=value` overrides)."""
+        import yaml
+
+        from gankit.config import load_config
+
+        return load_config(yaml.safe_load(self.config_yaml), overrides)
+
 
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()

@@ -127,7 +127,7 @@ class Trainer:
     def resume(cls, run_dir: str | Path, overrides: list[str] | None = None, **kwargs) -> "Trainer":
         """Continue a run from its newest good checkpoint (overrides may extend steps/kimg)."""
         checkpoint = ckpt.load_checkpoint(run_dir)
-        cfg = load_config(_yaml_dict(checkpoint.config_yaml), overrides)
+        cfg = checkpoint.config(overrides)
         trainer = cls(cfg, run_dir, **kwargs)
         trainer.load_state(checkpoint)
         return trainer
@@ -302,12 +302,6 @@ class Trainer:
         self.opt_G.step()
         if self.cfg.reuse_fakes and self.cfg.phase_order == "g_first":
             self._last_fakes = (fakes.detach(), c)
-
-
-def _yaml_dict(text: str) -> dict:
-    import yaml
-
-    return yaml.safe_load(text)
 
 
 def train(config: str | Path | dict | TrainConfig = "dcgan", out: str | Path | None = None,
