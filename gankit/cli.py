@@ -111,6 +111,9 @@ def info(
     typer.echo("see one:  gankit info --config PRESET")
 
 
+# ---- commands defined beside their subsystem (one registration line each) ----
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit code 2."""
     try:
