@@ -16,24 +16,28 @@ from gankit.data.base import (
 from gankit.data.cifar import is_cifar_dir, load_cifar_dir
 from gankit.data.folder import load_folder
 from gankit.data.idx import load_idx_dir
-from gankit.data.toy import gaussian_mixture
+from gankit.data.toy import gaussian_mixture, load_mixture, save_mixture
 from gankit.errors import GankitError
 from gankit.registry import DATASETS
 
-__all__ = ["ImageDataset", "ToyDistribution", "gaussian_mixture", "load_dataset", "random_xflip"]
+__all__ = ["ImageDataset", "ToyDistribution", "gaussian_mixture", "load_dataset", "load_mixture", "random_xflip",
+           "save_mixture"]
 
 
 def load_dataset(
     spec: str | os.PathLike, *, resolution: int | None = None, channels: int | None = None,
     split: str = "train", root: str | None = None, download: bool = True,
 ) -> ImageDataset | ToyDistribution:
-    """A registered dataset by name, or one read from a directory: idx files, cifar-10-batches-py, or images."""
+    """A registered dataset by name, a Gaussian-mixture .json file, or a directory: idx files,
+    cifar-10-batches-py, or images."""
     check_resolution(resolution)
     check_channels(channels)
     if str(spec) in DATASETS:
         build = DATASETS.get(str(spec))
         return build(resolution=resolution, channels=channels, split=split, root=root, download=download)
     path = Path(spec).expanduser()
+    if path.suffix == ".json" and path.is_file():
+        return load_mixture(path)
     if not path.is_dir():
         raise GankitError(
             f"unknown dataset {str(spec)!r}: not a registered name ({', '.join(DATASETS.names())}) "

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
+import os
 from collections.abc import Callable, Sequence
 
 import torch
@@ -30,6 +32,29 @@ def gaussian_mixture(
     if w.shape != (k,) or not bool((w >= 0).all()) or float(w.sum()) <= 0:
         raise GankitError(f"weights must be {k} non-negative numbers, not all zero, got {weights!r}")
     return ToyDistribution(name, mu, sd, w / w.sum())
+
+
+def save_mixture(mixture: ToyDistribution, path: str | os.PathLike) -> None:
+    """Write a mixture as a JSON file `{"means": [[...]], "stds": [...], "weights": [...]}` (data=PATH reads it)."""
+    spec = {"name": mixture.name, "means": mixture.means.tolist(), "stds": mixture.stds.tolist(),
+            "weights": mixture.weights.tolist()}
+    with open(path, "w") as f:
+        json.dump(spec, f)
+
+
+def load_mixture(path: str | os.PathLike) -> ToyDistribution:
+    """A mixture from a JSON file with `means` [K][D], `stds` (one or K) and optional `weights` [K]."""
+    try:
+        with open(path) as f:
+            spec = json.load(f)
+    except (OSError, ValueError) as err:
+        raise GankitError(f"cannot read mixture file {path}: {err}") from None
+    if not isinstance(spec, dict) or "means" not in spec or "stds" not in spec:
+        raise GankitError(f"mixture file {path} needs keys 'means' ([K][D]) and 'stds' (a number or K numbers)")
+    try:
+        return gaussian_mixture(spec["means"], spec["stds"], spec.get("weights"), name=spec.get("name", "mixture"))
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise GankitError(f"mixture file {path}: {err}") from None
 
 
 def ring() -> ToyDistribution:

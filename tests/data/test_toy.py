@@ -75,3 +75,25 @@ def test_gaussian_mixture_inputs():
         gaussian_mixture([0.0, 1.0], 1.0, weights=[1.0, -1.0])
     with pytest.raises(GankitError, match="means"):
         gaussian_mixture([], 1.0)
+
+
+def test_mixture_file_round_trip_through_load_dataset(tmp_path):
+    from gankit.data import load_dataset, save_mixture
+
+    mixture = gaussian_mixture([[0.0, 1.0], [2.0, -1.0]], [0.1, 0.2], [0.25, 0.75], name="drawn")
+    save_mixture(mixture, tmp_path / "drawn.json")
+    loaded = load_dataset(str(tmp_path / "drawn.json"))
+    assert loaded.name == "drawn" and loaded.kind == "vector"
+    for a, b in ((loaded.means, mixture.means), (loaded.stds, mixture.stds), (loaded.weights, mixture.weights)):
+        assert torch.equal(a, b)
+
+
+def test_bad_mixture_file_is_one_clear_error(tmp_path):
+    from gankit.data import load_dataset
+
+    (tmp_path / "bad.json").write_text('{"means": [[0, 0]]}')
+    with pytest.raises(GankitError, match="needs keys 'means'"):
+        load_dataset(str(tmp_path / "bad.json"))
+    (tmp_path / "neg.json").write_text('{"means": [[0, 0]], "stds": -1}')
+    with pytest.raises(GankitError, match="positive"):
+        load_dataset(str(tmp_path / "neg.json"))
