@@ -1,0 +1,72 @@
+"""`gankit eval`: measure a run, a checkpoint or a folder of images against a dataset."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from gankit.errors import GankitError
+
+
+def is_run(path: Path) -> bool:
+    """True for a run folder (has checkpoints/) or a checkpoint folder (has manifest.json)."""
+    return (path / "manifest.json").is_file() or (path / "checkpoints").is_dir()
+
+
+def default_metrics(kind: str, conditional: bool) -> str:
+    """What `gankit eval` measures when --metrics is not given."""
+    if kind == "vector":
+        return "modes"
+    return "fid,kid,is,pr,dc" + (",acc" if conditional else "")
+
+
+def eval_command(
+    run: Path = typer.Argument(..., help="run folder, checkpoint folder, or a folder of png/jpg images (needs --data)"),
+    metrics: Optional[str] = typer.Option(None, "--metrics", "-m", help="comma-separated: fid,kid,is,pr,dc,acc,modes "
+                                          "(default: fid,kid,is,pr,dc (+acc if conditional) for images, modes for toy runs)"),
+    n: Optional[int] = typer.Option(None, "-n", help="samples to generate (default 10,000 for images, 2,500 for modes)"),
+    extractor: str = typer.Option("fmnist-cnn", "--extractor", help="feature extractor for image metrics"),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="extractor weights file (default: the shipped ones)"),
+    data: Optional[str] = typer.Option(None, "--data", help="reference dataset name or path (default: the run's data)"),
+    split: Optional[str] = typer.Option(None, "--split", help="reference split (default: test when the dataset has one)"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="also write the full report (values, floors, protocol) here"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="evaluation seed (default: the run's seed; 0 for a folder)"),
+    batch_size: int = typer.Option(250, "--batch-size", help="images per batch (latents depend on it)"),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="recompute reference statistics instead of reading the cache"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
+) -> None:
+    """Evaluate a generator (or an image folder): each metric beside the real-vs-real floor."""
+    import gankit
+    from gankit.metrics.evaluate import EvalContext, FolderSource, GeneratorSource, evaluate, format_report, parse_metrics
+    from gankit.training.trainer import pick_device
+
+    if n is not None and n < 2:
+        raise GankitError("-n must be at least 2")
+    if batch_size < 1:
+        raise GankitError("--batch-size must be at least 1")
+    torch_device = pick_device(device)
+    if is_run(run):
+        G = gankit.load(run, device=str(torch_device))
+        source = GeneratorSource(G, f"run {run}")
+        data = data or G.config.data
+        seed = G.config.seed if seed is None else seed
+    elif run.is_dir():
+        if data is None:
+            raise GankitError(f"{run} is a folder of images: say which dataset to compare it with, e.g. --data fashion-mnist")
+        source = FolderSource(run)
+        seed = 0 if seed is None else seed
+    else:
+        raise GankitError(f"no run, checkpoint or image folder at {run}")
+    chosen = parse_metrics(metrics or default_metrics(source.kind, source.num_classes > 0))
+    ctx = EvalContext(source, data, chosen, split=split, extractor_name=extractor,
+                      weights=None if weights is None else str(weights), seed=seed, batch_size=batch_size,
+                      device=torch_device, progress=not quiet, use_cache=not no_cache)
+    report = evaluate(ctx, n)
+    typer.echo(format_report(report))
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report, indent=2) + "\n")
+        typer.echo(f"wrote {json_out}")
