@@ -1,0 +1,1 @@
+"""The seed's theory as experiments: divergences, vanishing gradients, mode collapse (`gankit lab`)."""

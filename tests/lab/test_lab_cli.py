@@ -1,0 +1,33 @@
+"""`gankit lab ... --quick` runs each lab end to end and writes the three report files."""
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from gankit.cli import app
+
+
+@pytest.mark.parametrize("lab, key", [("divergences", "divergences"), ("vanishing-gradients", "vanishing_gradients"),
+                                      ("mode-collapse", "mode_collapse")])
+def test_quick_lab_writes_report(tmp_path, lab, key):
+    result = CliRunner().invoke(app, ["lab", lab, "--quick", "--quiet", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "report.md").read_text().startswith("# gankit lab report")
+    assert "<table>" in (tmp_path / "report.html").read_text()
+    results = json.loads((tmp_path / "results.json").read_text())
+    lab_results = results["labs"][key]
+    assert results["protocol"] == "quick"
+    for figure in tmp_path.glob("*.png"):
+        assert figure.stat().st_size > 1000
+    if key == "mode_collapse":
+        runs = lab_results["runs"]
+        assert {r["dataset"] for r in runs} == {"ring", "grid", "bimodal"}
+        assert all(r["seeds"] and r["generator_steps"] == 10 and r["cpu_seconds"] > 0 for r in runs)
+        assert all(0 <= r["high_quality"]["mean"] <= 1 for r in runs)
+    else:
+        assert lab_results["seeds"] and lab_results["compute"]
+
+
+def test_unknown_protocol_is_a_one_line_error(tmp_path):
+    result = CliRunner().invoke(app, ["lab", "divergences", "--protocol", "huge", "--out", str(tmp_path)])
+    assert result.exit_code != 0
