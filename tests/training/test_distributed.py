@@ -1,0 +1,145 @@
+"""Distributed training on CPU (gloo, 2 processes) and gradient accumulation.
+
+One `torch.multiprocessing.spawn` of 2 ranks runs every distributed scenario in one process group
+(process start-up dominates the cost) and saves each rank's final weights; the tests compare them
+with each other and with single-process runs of the same global batch.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from gankit.errors import GankitError
+from gankit.training import Trainer
+from gankit.training.checkpoint import model_tensors
+from gankit.training.distributed import gather_rows, mean_over_ranks
+from tests.conftest import tiny_config, tiny_images
+
+STEPS, RESUMED_STEPS, BATCH = 3, 5, 16
+# A model without BatchNorm (per-rank batch statistics would make 2 ranks differ from 1 by design).
+NO_BN = ("seed-gan", "G.norm=none")
+SCENARIOS = {
+    "no_bn": NO_BN,
+    "no_bn_accum": NO_BN + ("batch_gpu=4",),  # 8 per rank in 2 rounds of 4
+    # BatchNorm in G and D, d_first with G re-scoring the D step's fakes, lazy R1 (every 2nd D step).
+    "bn_dfirst_lazy_r1": ("dcgan", "reg.r1.gamma=1.0", "reg.r1.interval=2"),
+}
+
+
+def data():
+    return tiny_images(n=64, resolution=8, classes=0)
+
+
+def config(name: str, steps: int = STEPS):
+    preset, *extra = SCENARIOS[name]
+    return tiny_config(preset, *extra, "seed=5", steps=steps, batch=BATCH)
+
+
+def weights(trainer: Trainer) -> dict[str, torch.Tensor]:
+    return model_tensors(trainer.models())
+
+
+def _worker(rank: int, world: int, tmp: str) -> None:
+    """One rank: every scenario in turn; writes {scenario: weights} to rank<r>.pt."""
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{tmp}/rendezvous", rank=rank, world_size=world)
+    try:
+        results = {}
+        for name in SCENARIOS:
+            run_dir = Path(tmp) / f"run_no_bn_rank{rank}" if name == "no_bn" else None
+            trainer = Trainer(config(name), run_dir, data=data())
+            assert (trainer.rank, trainer.world) == (rank, world)
+            results[name] = weights(trainer.train())
+        results["gathered"] = {"rows": gather_rows(torch.full((2, 1), float(rank))),
+                               "mean": torch.tensor(mean_over_ranks({"x": float(rank)})["x"])}
+        torch.save(results, Path(tmp) / f"rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory) -> tuple[Path, list[dict]]:
+    tmp = tmp_path_factory.mktemp("ddp")
+    mp.spawn(_worker, args=(2, str(tmp)), nprocs=2, join=True)
+    return tmp, [torch.load(tmp / f"rank{r}.pt", weights_only=True) for r in range(2)]
+
+
+def assert_close(ours: dict, ref: dict, lr: float, steps: int) -> None:
+    """Float rounding only: DDP averages the two ranks' mean gradients, one process takes one mean.
+    Adam divides by each gradient's magnitude, so measure in units of its step (as the seed test)."""
+    assert ours.keys() == ref.keys()
+    for key in ref:
+        a, b = ours[key].float(), ref[key].float()
+        assert (a - b).abs().max().item() < 0.05 * lr * steps, key
+        assert ((a - b).norm() / b.norm().clamp_min(1e-12)).item() < 1e-4, key
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_both_ranks_hold_identical_parameters(two_ranks, name):
+    _, (rank0, rank1) = two_ranks
+    for key, value in rank0[name].items():
+        if key.endswith(("running_mean", "running_var")):
+            continue  # per-rank batch statistics (DDP re-broadcasts rank 0's at each forward)
+        assert torch.equal(value, rank1[name][key]), (name, key)
+
+
+def test_only_rank_0_writes_and_values_are_gathered(two_ranks):
+    tmp, results = two_ranks
+    assert (tmp / "run_no_bn_rank0" / "log.jsonl").exists() and (tmp / "run_no_bn_rank0" / "checkpoints").is_dir()
+    assert not (tmp / "run_no_bn_rank1").exists()
+    for r in results:
+        assert r["gathered"]["rows"].flatten().tolist() == [0.0, 0.0, 1.0, 1.0]  # rank order
+        assert r["gathered"]["mean"].item() == 0.5
+
+
+@pytest.mark.parametrize("name", ["no_bn", "no_bn_accum"])
+def test_two_processes_equal_one_process_with_the_same_global_batch(two_ranks, name):
+    _, (rank0, _) = two_ranks
+    single = weights(Trainer(config("no_bn"), data=data()).train())  # one process, no accumulation
+    assert_close(rank0[name], single, config(name).optim.G.lr, STEPS)
+
+
+def test_resume_a_two_process_run_in_one_process(two_ranks, tmp_path):
+    tmp, _ = two_ranks
+    run = tmp_path / "run"
+    shutil.copytree(tmp / "run_no_bn_rank0", run)
+    resumed = Trainer.resume(run, [f"steps={RESUMED_STEPS}"], data=data())
+    assert (resumed.world, resumed.state.step) == (1, STEPS)
+    assert resumed.state.cur_nimg == STEPS * BATCH
+    straight = Trainer(config("no_bn", steps=RESUMED_STEPS), data=data()).train()
+    assert_close(weights(resumed.train()), weights(straight), straight.cfg.optim.G.lr, RESUMED_STEPS)
+
+
+def test_accumulation_gives_the_full_batch_update():
+    full = Trainer(config("no_bn"), data=data()).train()
+    accum = Trainer(tiny_config("seed-gan", "G.norm=none", "seed=5", "batch_gpu=4", steps=STEPS, batch=BATCH),
+                    data=data())
+    assert accum.accum == 4
+    assert_close(weights(accum.train()), weights(full), full.cfg.optim.G.lr, STEPS)
+
+
+def test_bad_accumulation_and_world_settings_are_clear_errors():
+    with pytest.raises(GankitError, match="batch_gpu 5 must divide"):
+        Trainer(tiny_config("seed-gan", "batch_gpu=5", batch=BATCH), data=data())
+    with pytest.raises(GankitError, match="process group"):
+        Trainer(tiny_config("seed-gan", batch=BATCH), data=data(), rank=0, world=2)
+
+
+@pytest.mark.slow
+def test_torchrun_launches_two_ranks(tmp_path):
+    """The documented launch: `torchrun --nproc_per_node 2 -m gankit train ...` writes one run (rank 0)."""
+    out = tmp_path / "run"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).parents[2]))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "gankit", "train", "toy-gan", "steps=3", "batch_size=16", "log.progress=false", "--out", str(out)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (out / "checkpoints" / "latest").exists() and (out / "config.yaml").exists()
