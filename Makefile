@@ -8,13 +8,13 @@ FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 TORCH := torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-all bench data clean
+.PHONY: venv demo test test-all bench data browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH)
-	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q -e '.[test,export,playground-test]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -27,13 +27,21 @@ data:
 	  echo "note: could not install dataset-fashion-mnist with apt; gankit will download Fashion-MNIST instead"; \
 	fi
 
+# Headless Chromium for the playground's browser test (Debian packages; skipped by the test when absent).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+	  (apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
+	   (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1)) || \
+	  echo "note: could not install chromium with apt; the playground's browser test will be skipped"; \
+	fi
+
 demo: venv data
 	$(VENV)/bin/gankit train dcgan data=fashion-mnist --out runs/demo $(DEMO_ARGS)
 
-test: venv data
+test: venv data browser
 	$(PY) -m pytest -q --durations=15 $(PYTEST_ARGS)
 
-test-all: venv data
+test-all: venv data browser
 	$(PY) -m pytest -q --durations=25 -m '' $(PYTEST_ARGS)
 
 bench: venv data

@@ -11,10 +11,17 @@ files; timing excludes loading the data and building the models.
 seed-wgan gankit's own clock (`cur_nimg`) counts 5x that, because each of the 5 critic steps counts
 the one real batch they reuse; the JSON keeps that number too. Peak RSS is the process's high-water
 mark over one window (reset before it through /proc/self/clear_refs, Linux only); both sides' data
-sets are resident throughout, so it compares the two sides rather than measuring either alone.
+sets are resident throughout, so it compares the two sides rather than measuring either alone. On a
+GPU the table adds gankit's peak allocated GPU memory.
+
+`--precision bf16|fp16` and `--compile` change the gankit side only (the reference stays the fp32
+seed loop); compiled runs take 5 untimed warm-up steps (compilation) instead of 1. Model FLOP/s:
+the matmul/convolution FLOPs of one gankit step (forward and backward, counted once by
+`torch.utils.flop_counter.FlopCounterMode`) times steps/s, also given as a fraction of the GEMM
+ceiling measured at the start (best of square 1024 matrix products in the run's dtype).
 
     python benchmarks/throughput.py [--presets seed-gan,seed-wgan,seed-cgan,dcgan] [--seconds 20]
-                                    [--repeats 3] [--out results.json]
+                                    [--repeats 3] [--precision fp32|bf16|fp16] [--compile] [--out results.json]
 """
 from __future__ import annotations
 
@@ -71,16 +78,19 @@ def reference_window(model: str, seconds: float, data: tuple, device: str) -> di
             "images_per_s": res["images_per_s"]}
 
 
-def gankit_window(preset: str, seconds: float, data, device: str) -> dict:
-    """One gankit window: Trainer.step() for `seconds` after one untimed warm-up step."""
-    trainer = Trainer(load_config(preset, OVERRIDES + [f"device={device}"]), data=data)
+def gankit_window(preset: str, seconds: float, data, device: str, speed: list[str]) -> dict:
+    """One gankit window: Trainer.step() for `seconds` after untimed warm-up steps (1, or 5 compiled)."""
+    trainer = Trainer(load_config(preset, OVERRIDES + [f"device={device}"] + speed), data=data)
 
     def sync() -> None:
         if trainer.device.type == "cuda":
             torch.cuda.synchronize(trainer.device)
 
-    trainer.step()  # warm-up, untimed, as the reference
+    for _ in range(5 if trainer.cfg.speed.compile else 1):  # warm-up, untimed, as the reference
+        trainer.step()
     sync()
+    if trainer.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(trainer.device)
     nimg0, steps = trainer.state.cur_nimg, 0
     start = time.perf_counter()
     while True:
@@ -91,8 +101,38 @@ def gankit_window(preset: str, seconds: float, data, device: str) -> dict:
     sync()
     elapsed = time.perf_counter() - start
     images = steps * trainer.batch_size
+    gpu_peak = torch.cuda.max_memory_allocated(trainer.device) / 2**20 if trainer.device.type == "cuda" else None
     return {"steps": steps, "seconds": elapsed, "images": images, "images_per_s": images / elapsed,
-            "cur_nimg": trainer.state.cur_nimg - nimg0}
+            "cur_nimg": trainer.state.cur_nimg - nimg0, "gpu_peak_mib": gpu_peak}
+
+
+def step_flops(preset: str, data, device: str, speed: list[str]) -> float:
+    """Matmul/conv FLOPs of one gankit step (forward + backward), counted uncompiled after a warm-up step."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    eager = [o for o in speed if not o.startswith("speed.compile")]
+    trainer = Trainer(load_config(preset, OVERRIDES + [f"device={device}"] + eager), data=data)
+    trainer.step()
+    with FlopCounterMode(display=False) as counter:
+        trainer.step()
+    return float(counter.get_total_flops())
+
+
+def gemm_ceiling(device: str, dtype: torch.dtype, n: int = 1024, repeats: int = 5) -> float:
+    """Best FLOP/s of square n x n matrix products in `dtype` on `device` (the roofline for model FLOP/s)."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    best = float("inf")
+    for _ in range(repeats + 1):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(4):
+            a @ b
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        best = min(best, (time.perf_counter() - start) / 4)
+    return 2 * n ** 3 / best
 
 
 def machine_info(device: str) -> dict:
@@ -111,7 +151,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=None, help="write every repeat's raw numbers here as JSON")
     ap.add_argument("--root", default=DEFAULT_ROOT, help="folder with the Fashion-MNIST idx .gz files")
     ap.add_argument("--device", default="cpu", help="device for both sides (cpu, cuda, cuda:N)")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"], help="gankit side's speed.precision")
+    ap.add_argument("--compile", action="store_true", help="gankit side with speed.compile=true")
     args = ap.parse_args(argv)
+    speed = [f"speed.precision={args.precision}"] + (["speed.compile=true"] if args.compile else [])
     presets = [p.strip() for p in args.presets.split(",") if p.strip()]
     unknown = [p for p in presets if p not in PRESETS]
     if unknown or not presets:
@@ -126,29 +169,41 @@ def main(argv: list[str] | None = None) -> None:
                  "Install it with `make data` (Debian package dataset-fashion-mnist) or pass --root DIR.")
 
     machine = machine_info(args.device)
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.precision]
+    ceiling = gemm_ceiling(args.device, dtype)
+    machine["gemm_ceiling_gflops"] = {args.precision: round(ceiling / 1e9, 2)}
     report = {"machine": machine, "protocol": {"seconds": args.seconds, "repeats": args.repeats, "batch_size": BATCH,
-                                               "dtype": "float32", "warmup_steps": 1, "counting": COUNTING},
+                                               "dtype": "float32", "warmup_steps": 1, "counting": COUNTING,
+                                               "gankit_precision": args.precision, "gankit_compile": args.compile},
               "presets": {}}
     print(f"Machine: {machine['model']}, {machine['cores']} cores, torch {machine['torch']}, "
-          f"{machine['threads']} threads, device {args.device}")
-    print(f"Protocol: interleaved rounds: {args.repeats} x {args.seconds:g} s per side, medians; fp32, batch {BATCH}; "
-          f"{COUNTING}.\n")
-    print("| preset | reference img/s | gankit img/s | ratio | repeats | peak RSS MiB (ref / gankit) |")
-    print("|---|---:|---:|---:|---:|---|", flush=True)
+          f"{machine['threads']} threads, device {args.device}; {args.precision} GEMM ceiling "
+          f"{ceiling / 1e9:.1f} GFLOP/s (square 1024, measured now)")
+    print(f"Protocol: interleaved rounds: {args.repeats} x {args.seconds:g} s per side, medians; reference fp32, "
+          f"batch {BATCH}; {COUNTING}.\n")
+    gpu = args.device.startswith("cuda")
+    print("| preset | precision | compile | reference img/s | gankit img/s | ratio | model GFLOP/s (% of GEMM ceiling) "
+          "| repeats | peak RSS MiB (ref / gankit) |" + (" gankit GPU peak MiB |" if gpu else ""))
+    print("|---|---|---|---:|---:|---:|---:|---:|---|" + ("---:|" if gpu else ""), flush=True)
     for preset in presets:
         model = PRESETS[preset]
         ref_runs, gk_runs = [], []
+        flops = step_flops(preset, gk_data, args.device, speed)
         for _ in range(args.repeats):
             ref_runs.append(measured(lambda: reference_window(model, args.seconds, ref_data, args.device)))
-            gk_runs.append(measured(lambda: gankit_window(preset, args.seconds, gk_data, args.device)))
+            gk_runs.append(measured(lambda: gankit_window(preset, args.seconds, gk_data, args.device, speed)))
         ref_med = statistics.median(r["images_per_s"] for r in ref_runs)
         gk_med = statistics.median(r["images_per_s"] for r in gk_runs)
         rss = [[r["peak_rss_mib"] for r in runs] for runs in (ref_runs, gk_runs)]
         rss_cell = "n/a" if None in rss[0] + rss[1] else f"{max(rss[0]):.0f} / {max(rss[1]):.0f}"
-        print(f"| {preset} | {ref_med:.0f} | {gk_med:.0f} | {gk_med / ref_med:.2f}x | {args.repeats} | {rss_cell} |",
-              flush=True)
+        model_flops = flops * gk_med / BATCH  # FLOP/s at the median speed
+        gpu_cell = f" {max(r['gpu_peak_mib'] for r in gk_runs):.0f} |" if gpu else ""
+        print(f"| {preset} | {args.precision} | {'yes' if args.compile else 'no'} | {ref_med:.0f} | {gk_med:.0f} | "
+              f"{gk_med / ref_med:.2f}x | {model_flops / 1e9:.1f} ({100 * model_flops / ceiling:.0f} %) | "
+              f"{args.repeats} | {rss_cell} |{gpu_cell}", flush=True)
         report["presets"][preset] = {
             "reference_model": model, "reference_images_per_s": ref_med, "gankit_images_per_s": gk_med,
+            "step_flops": flops, "model_flops_per_s": model_flops, "fraction_of_gemm_ceiling": model_flops / ceiling,
             "ratio": gk_med / ref_med, "round_ratios": [g["images_per_s"] / r["images_per_s"]
                                                        for r, g in zip(ref_runs, gk_runs)],
             "reference_runs": ref_runs, "gankit_runs": gk_runs}

@@ -29,7 +29,10 @@ def train(
     """Train a GAN: `gankit train dcgan steps=2000 --out runs/dcgan`."""
     from gankit.training import Trainer
     from gankit.training.checkpoint import list_checkpoints
+    from gankit.training.distributed import init_from_env, shutdown
 
+    env = init_from_env()  # torchrun: join the process group; one process: nothing
+    say = typer.echo if env.rank == 0 else (lambda _: None)
     overrides = list(overrides or [])
     if resume is not None:
         if config is not None:
@@ -37,7 +40,7 @@ def train(
                 raise GankitError("with --resume give only key=value overrides (the run's own config is used)")
             overrides.insert(0, config)
         trainer = Trainer.resume(resume, overrides)
-        typer.echo(f"resuming {resume} at step {trainer.state.step} ({trainer.state.cur_nimg / 1000:.1f} kimg)")
+        say(f"resuming {resume} at step {trainer.state.step} ({trainer.state.cur_nimg / 1000:.1f} kimg)")
     else:
         if config is None:
             raise GankitError("name a preset or config to train (gankit info lists the presets)")
@@ -48,9 +51,10 @@ def train(
         if list_checkpoints(out):
             raise GankitError(f"{out} already holds a run; continue it with --resume {out} or choose another --out")
         trainer = Trainer(cfg, out)
-        typer.echo(f"training {config} into {out}")
+        say(f"training {config} into {out}")
     trainer.train()
-    typer.echo(f"done: {trainer.state.step} steps, {trainer.state.cur_nimg / 1000:.1f} kimg -> {trainer.run_dir}")
+    shutdown()
+    say(f"done: {trainer.state.step} steps, {trainer.state.cur_nimg / 1000:.1f} kimg -> {trainer.run_dir}")
 
 
 @app.command()
@@ -62,6 +66,9 @@ def sample(
     seed: int = typer.Option(0, "--seed", help="latent seed (same seed, same samples)"),
     npy: bool = typer.Option(False, "--npy", help="also write the raw samples as .npy"),
     nrow: Optional[int] = typer.Option(None, "--nrow", help="images per grid row"),
+    truncation: Optional[float] = typer.Option(None, "--truncation", help="truncation psi (style-based generators)"),
+    truncation_sweep: Optional[str] = typer.Option(None, "--truncation-sweep",
+                                                   help="e.g. 1,0.7,0.5,0.3: one row per psi, -n (at most 16) per row"),
 ) -> None:
     """Draw samples from a trained generator into a PNG grid (or a scatter plot for vector data)."""
     import numpy as np
@@ -71,10 +78,19 @@ def sample(
 
     if n < 1:
         raise GankitError("-n must be at least 1")
+    if truncation_sweep is not None:
+        from gankit.tools import truncation_sweep_command
+
+        return truncation_sweep_command(run, truncation_sweep, min(n, 16), out, seed)
     G = gankit.load(run)
     if class_ is not None and not G.c_dim:
         raise GankitError("--class needs a conditional generator; this one has no labels")
-    images = G.sample(n, c=class_, seed=seed)
+    if truncation is not None:
+        from gankit.tools import truncated_samples
+
+        images = truncated_samples(G, n, truncation, seed, class_)
+    else:
+        images = G.sample(n, c=class_, seed=seed)
     if G.is_vector:
         save_scatter(images, out, title=f"{n} samples")
     else:
@@ -112,6 +128,25 @@ def info(
 
 
 # ---- commands defined beside their subsystem (one registration line each) ----
+from gankit.tools import interpolate_command, mix_command  # noqa: E402
+
+app.command("mix")(mix_command)
+app.command("interpolate")(interpolate_command)
+from gankit.metrics.cli import eval_command  # noqa: E402
+
+app.command("eval")(eval_command)
+from gankit.export import export_command  # noqa: E402
+
+app.command("export")(export_command)
+from gankit.metrics.features.cli import evaluator_app  # noqa: E402
+
+app.add_typer(evaluator_app, name="evaluator")
+from gankit.playground.cli import playground  # noqa: E402
+
+app.command("playground")(playground)
+from gankit.lab.cli import lab_app  # noqa: E402
+
+app.add_typer(lab_app, name="lab")
 
 
 def main() -> None:

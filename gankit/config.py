@@ -46,6 +46,7 @@ class OptimConfig:
 class OptimGroup:
     G: OptimConfig = _help(OptimConfig(), "generator optimizer")
     D: OptimConfig = _help(OptimConfig(), "discriminator optimizer")
+    lr_decay: float = _help(1.0, "final lr factor of a cosine decay of both lrs over the run's steps/kimg (1 = constant)")
 
 
 @dataclass
@@ -61,6 +62,14 @@ class R1Config:
 
 
 @dataclass
+class PathLengthConfig:
+    weight: float = _help(0.0, "path-length penalty weight (StyleGAN2: 2; 0 = off)")
+    interval: int = _help(4, "apply every N G steps (lazy regularization, with lr/beta compensation)")
+    batch_shrink: int = _help(2, "the penalty's batch is batch_size / batch_shrink")
+    decay: float = _help(0.01, "EMA rate of the mean path length a")
+
+
+@dataclass
 class ClipConfig:
     value: float = _help(0.0, "clip every D weight to [-value, value] after each D step (0 = off)")
 
@@ -71,6 +80,7 @@ class RegConfig:
     r1: R1Config = _help(R1Config(), "R1 penalty on real images")
     drift: PenaltyConfig = _help(PenaltyConfig(), "drift penalty weight*E[D(x)^2] (ProGAN)")
     clip: ClipConfig = _help(ClipConfig(), "weight clipping (seed WGAN)")
+    pl: PathLengthConfig = _help(PathLengthConfig(), "path-length regularization of G (StyleGAN2)")
 
 
 @dataclass
@@ -82,6 +92,9 @@ class EmaConfig:
 @dataclass
 class AugmentConfig:
     xflip: bool = _help(False, "random left-right flips of real images")
+    diffaugment: str = _help("", "DiffAugment policy on D's input, reals and fakes alike: '' or e.g. color,translation,cutout")
+    blur_sigma: float = _help(0.0, "StyleGAN3-R: blur D's input (reals and fakes) by sigma pixels, fading to 0 (0 = off)")
+    blur_fade_kimg: float = _help(200.0, "the D blur's sigma falls linearly to 0 over this many kimg")
 
 
 @dataclass
@@ -97,6 +110,33 @@ class LogConfig:
 class CheckpointConfig:
     kimg: float = _help(50.0, "write a checkpoint every N kimg (and always at the end)")
     keep: int = _help(3, "how many checkpoints to keep")
+
+
+@dataclass
+class SpeedConfig:
+    precision: str = _help("fp32", "fp32 | bf16 (autocast, CPU and GPU) | fp16 (autocast + gradient scaler, GPU only)")
+    compile: bool = _help(False, "torch.compile G and D for training (the first steps compile; needs a C++ compiler on CPU)")
+    channels_last: bool = _help(False, "channels-last memory format for conv models (faster convolutions on GPUs)")
+    data_on_device: bool = _help(True, "keep an image dataset on the GPU when it fits in a quarter of its free memory")
+
+
+@dataclass
+class EvalConfig:
+    kimg: float = _help(0.0, "evaluate every N kimg and at the end into metrics.jsonl + metrics.png (0 = off)")
+    metrics: List[str] = _help(["fid", "kid"], "metrics (gankit eval --help): fid kid is pr dc acc for images, modes for toy data")
+    n: Optional[int] = _help(None, "samples per evaluation; null = the protocol's (10,000 images, 2,500 toy points)")
+    extractor: str = _help("fmnist-cnn", "feature extractor for image metrics")
+    weights: Optional[str] = _help(None, "extractor weights file; null = the shipped ones")
+    split: Optional[str] = _help(None, "reference split; null = test when the dataset has one, else train")
+    batch_size: int = _help(250, "images per evaluation batch")
+
+
+@dataclass
+class GrowthConfig:
+    start_resolution: int = _help(0, "progressive growing from this resolution (ProGAN: 4); 0 = off")
+    stage_kimg: float = _help(600.0, "kimg to train each resolution before the next fades in (ProGAN code: 600, paper: 800)")
+    fade_kimg: float = _help(600.0, "kimg of each fade-in of a new resolution")
+    batch_sizes: Dict[int, int] = _help({}, "global batch size per resolution, e.g. {4: 128, 32: 64}; others use batch_size")
 
 
 @dataclass
@@ -119,6 +159,10 @@ class TrainConfig:
     reuse_fakes: bool = _help(False, "one batch of fakes per step: g_first -> D trains on the G step's images "
                                      "(the seed's loop); d_first -> G re-scores the D step's images (DCGAN example)")
     device: str = _help("auto", "auto | cpu | cuda | cuda:N")
+    batch_gpu: Optional[int] = _help(None, "per-process micro-batch: each process accumulates batch_size / processes "
+                                           "in rounds of batch_gpu (null = no accumulation)")
+    sync_bn: bool = _help(False, "BatchNorm statistics over all processes (GPUs only; default: per process)")
+    speed: SpeedConfig = _help(SpeedConfig(), "precision, compilation and memory layout")
     G: Dict[str, Any] = _help({}, "generator options (see the model family)")
     D: Dict[str, Any] = _help({}, "discriminator options (see the model family)")
     optim: OptimGroup = _help(OptimGroup(), "optimizers")
@@ -127,6 +171,8 @@ class TrainConfig:
     augment: AugmentConfig = _help(AugmentConfig(), "data augmentation")
     log: LogConfig = _help(LogConfig(), "logging and sample grids")
     checkpoint: CheckpointConfig = _help(CheckpointConfig(), "checkpoints")
+    growth: GrowthConfig = _help(GrowthConfig(), "progressive growing of G and D (ProGAN); run by GrowthHook")
+    eval: EvalConfig = _help(EvalConfig(), "periodic evaluation during training (its own RNG: never changes training)")
 
 
 def preset_names() -> list[str]:
@@ -245,7 +291,14 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.log.sample_n >= 1, "log.sample_n", "an integer >= 1"),
         (cfg.checkpoint.keep >= 1, "checkpoint.keep", "an integer >= 1"),
         (cfg.checkpoint.kimg >= 0, "checkpoint.kimg", "a number >= 0"),
+        (cfg.eval.kimg >= 0, "eval.kimg", "a number >= 0"),
+        (cfg.eval.n is None or cfg.eval.n >= 2, "eval.n", "an integer >= 2 or null"),
+        (cfg.eval.batch_size >= 1, "eval.batch_size", "an integer >= 1"),
         (not cfg.reuse_fakes or cfg.n_critic == 1, "reuse_fakes", "used with n_critic=1"),
+        (cfg.growth.stage_kimg >= 0 and cfg.growth.fade_kimg >= 0, "growth.stage_kimg/fade_kimg", "numbers >= 0"),
+        (all(b > 0 for b in cfg.growth.batch_sizes.values()), "growth.batch_sizes", "positive batch sizes"),
+        (cfg.batch_gpu is None or cfg.batch_gpu >= 1, "batch_gpu", "a positive integer or null"),
+        (cfg.speed.precision in ("fp32", "bf16", "fp16"), "speed.precision", "fp32, bf16 or fp16"),
     ]
     for name in ("G", "D"):
         opt: OptimConfig = getattr(cfg.optim, name)
@@ -254,7 +307,10 @@ def validate(cfg: TrainConfig) -> None:
             (opt.lr > 0, f"optim.{name}.lr", "a positive number"),
             (len(opt.betas) == 2 and all(0 <= b < 1 for b in opt.betas), f"optim.{name}.betas", "two numbers in [0, 1)"),
         ]
-    for reg in ("gp", "r1", "drift"):
+    checks.append((0 < cfg.optim.lr_decay <= 1, "optim.lr_decay", "a number in (0, 1]"))
+    checks += [(cfg.reg.pl.batch_shrink >= 1, "reg.pl.batch_shrink", "an integer >= 1"),
+               (0 <= cfg.reg.pl.decay <= 1, "reg.pl.decay", "a number in [0, 1]")]
+    for reg in ("gp", "r1", "drift", "pl"):
         checks.append((getattr(cfg.reg, reg).interval >= 1, f"reg.{reg}.interval", "an integer >= 1"))
     for ok, key, expected in checks:
         if not ok:

@@ -20,6 +20,13 @@ def tiny_images(n: int = 96, resolution: int = 8, channels: int = 1, classes: in
 TINY = {
     "mlp": ["G.widths=[16,16]", "D.widths=[16]", "G.z_dim=8"],
     "dcgan": ["G.base_channels=4", "D.base_channels=4", "G.z_dim=8"],
+    "progan": ["G.z_dim=8", "G.fmap_base=64", "G.fmap_max=8", "D.fmap_base=64", "D.fmap_max=8"],
+    "stylegan": ["G.z_dim=8", "G.w_dim=8", "G.mapping_layers=1", "G.channel_base=64", "G.channel_max=8",
+                 "D.channel_base=64", "D.channel_max=8"],
+    "stylegan2": ["G.z_dim=8", "G.w_dim=8", "G.mapping_layers=1", "G.channel_base=64", "G.channel_max=8",
+                  "D.channel_base=64", "D.channel_max=8"],
+    "stylegan3": ["G.z_dim=8", "G.w_dim=8", "G.mapping_layers=1", "G.channel_base=64", "G.channel_max=8",
+                  "G.num_layers=3", "G.num_critical=1", "G.margin_size=2", "D.channel_base=64", "D.channel_max=8"],
 }
 QUIET = ["log.progress=false", "log.every=1", "checkpoint.kimg=0", "log.sample_kimg=0", "log.sample_n=4"]
 

@@ -7,6 +7,7 @@ by c = k/(k+1) (`lazy_compensation`). Weight clipping is not a penalty but an af
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -73,15 +74,51 @@ class Regularizer:
         raise GankitError(f"unknown regularizer {self.name!r}")
 
 
+@dataclass
+class GBatch:
+    """What a G penalty may look at in one lazy G phase."""
+
+    G: nn.Module  # a style-based generator (mapping, synthesis, training_styles, pl_mean buffer)
+    z: Tensor  # [B, z_dim]
+    c: Tensor | None  # one-hot [B, c_dim]
+    noise: torch.Generator  # the trainer's noise generator (CPU)
+
+
+def path_lengths(G: nn.Module, z: Tensor, c: Tensor | None, noise: torch.Generator) -> Tensor:
+    """|J_wᵀ y| per sample [B] with y ~ N(0, I)/√(H·W): √(mean over ws layers of Σ_dims g²), g = ∇_ws Σ G(ws)·y."""
+    if not hasattr(G, "training_styles"):
+        raise GankitError("reg.pl (path length) needs a style-based generator (stylegan, stylegan2); set reg.pl.weight=0")
+    ws = G.training_styles(z, c)  # [B, num_ws, w_dim] (with style mixing, as in training)
+    images = G.synthesis(ws)  # [B, C, H, W]
+    y = torch.randn(images.shape, generator=noise).to(images.device, images.dtype) / math.sqrt(images.shape[2] * images.shape[3])
+    (grad,) = torch.autograd.grad((images * y).sum(), ws, create_graph=True)
+    return grad.square().sum(2).mean(1).sqrt()
+
+
+@dataclass
+class PathLengthRegularizer(Regularizer):
+    """StyleGAN2's path-length penalty weight·(L − a)² with a ← a + decay·(mean L − a); `a` is G.pl_mean."""
+
+    batch_shrink: int = 2
+    decay: float = 0.01
+
+    def __call__(self, batch: GBatch) -> Tensor:  # type: ignore[override]
+        lengths = path_lengths(batch.G, batch.z, batch.c, batch.noise)  # [B]
+        mean = batch.G.pl_mean.lerp(lengths.mean().to(batch.G.pl_mean.dtype), self.decay)  # differentiable, as in ADA
+        batch.G.pl_mean.copy_(mean.detach())
+        return self.weight * (lengths - mean).square().mean()
+
+
 def build_regularizers(cfg: RegConfig) -> list[Regularizer]:
-    """The active D penalties of a config (weight > 0)."""
+    """The active penalties of a config (weight > 0): D's, and G's path length."""
     regs = [
         Regularizer("gp", "D", cfg.gp.weight, cfg.gp.interval),
         Regularizer("r1", "D", cfg.r1.gamma, cfg.r1.interval),
         Regularizer("drift", "D", cfg.drift.weight, 1),
+        PathLengthRegularizer("pl", "G", cfg.pl.weight, cfg.pl.interval, cfg.pl.batch_shrink, cfg.pl.decay),
     ]
     active = [r for r in regs if r.weight > 0]
-    intervals = {r.interval for r in active if r.lazy}
+    intervals = {r.interval for r in active if r.lazy and r.network == "D"}
     if len(intervals) > 1:
         raise GankitError("lazy D regularizers must share one interval (reg.*.interval)")
     return active

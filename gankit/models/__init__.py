@@ -11,8 +11,10 @@ from typing import Any
 
 from gankit.config import TrainConfig, build_options
 from gankit.errors import GankitError
-from gankit.models import dcgan, mlp  # noqa: F401  (register the families)
-from gankit.models.base import Discriminator, Generator, ModelFamily, one_hot
+from gankit.models import dcgan, ensemble, mlp, progan  # noqa: F401  (register the families)
+from gankit.models import stylegan, stylegan2  # noqa: F401  (StyleGAN 1 and 2)
+from gankit.models import stylegan3  # noqa: F401  (StyleGAN3 T and R)
+from gankit.models.base import Discriminator, Generator, ModelFamily, PackedDiscriminator, one_hot
 from gankit.registry import MODELS
 
 __all__ = ["Generator", "Discriminator", "ModelFamily", "one_hot", "resolve_model_options", "build_models", "build_generator"]
@@ -47,7 +49,18 @@ def resolve_model_options(cfg: TrainConfig, data: Any) -> TrainConfig:
 def build_models(cfg: TrainConfig) -> tuple[Generator, Discriminator]:
     """G and D from a resolved config (fresh weights drawn from torch's global RNG)."""
     family: ModelFamily = MODELS.get(cfg.model)
-    return build_generator(cfg), family.build_D(build_options(family.D_options, cfg.D, "D"))
+    return build_generator(cfg), build_discriminator(family, build_options(family.D_options, cfg.D, "D"))
+
+
+def build_discriminator(family: ModelFamily, opts: Any) -> Discriminator:
+    """The family's D; with `pack: m > 1` its inner D takes m samples side by side (PackedDiscriminator)."""
+    pack = getattr(opts, "pack", 1)
+    if pack == 1 or family.packs_itself:
+        return family.build_D(opts)
+    if pack < 1 or opts.c_dim:
+        raise GankitError("D.pack must be an integer >= 1, and packing needs an unconditional model (c_dim 0)")
+    widened = {"data_dim": opts.data_dim * pack} if getattr(opts, "data_dim", 0) else {"img_channels": opts.img_channels * pack}
+    return PackedDiscriminator(family.build_D(dataclasses.replace(opts, pack=1, **widened)), pack, opts)
 
 
 def build_generator(cfg: TrainConfig) -> Generator:

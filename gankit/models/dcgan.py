@@ -32,6 +32,7 @@ class DCGANDOptions(DOptions):
     max_channels: int = 512
     norm: str = "batch"  # batch | layer | none
     spectral: bool = False
+    arch: str = "dcgan"  # dcgan: one strided conv per stage | sngan: SNGAN's standard CNN (see DCGANDiscriminator)
 
 
 def stage_sizes(resolution: int) -> list[int]:
@@ -85,23 +86,39 @@ class DCGANGenerator(Generator):
 
 
 class DCGANDiscriminator(Discriminator):
+    """Strided-conv D. `arch: dcgan` is one 4×4 stride-2 conv per stage; `arch: sngan` is SNGAN's
+    "standard CNN" (Miyato et al. 2018, Table 3): a 3×3 stride-1 conv before each strided conv and
+    a last 3×3 conv doubling the channels, the depth a norm-free (spectral-norm) D needs."""
+
     def __init__(self, opts: DCGANDOptions) -> None:
         super().__init__()
         if opts.norm not in ("batch", "layer", "none"):
             raise GankitError(f"D.norm must be batch, layer or none, got {opts.norm!r}")
+        if opts.arch not in ("dcgan", "sngan"):
+            raise GankitError(f"D.arch must be dcgan or sngan, got {opts.arch!r}")
         copy_shape(self, opts)
         sizes = stage_sizes(opts.img_resolution)  # [R/2, ..., s0]
         chans = [min(opts.base_channels * 2 ** i, opts.max_channels) for i in range(len(sizes))]
         sn = nn.utils.parametrizations.spectral_norm if opts.spectral else (lambda m: m)
         layers: list[nn.Module] = []
-        c_in = opts.img_channels
-        for i, c_out in enumerate(chans):
-            normed = i > 0 and opts.norm != "none"
-            layers.append(sn(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=not normed)))
+
+        def conv(c_in: int, c_out: int, kernel: int, stride: int, normed: bool) -> None:
+            layers.append(sn(nn.Conv2d(c_in, c_out, kernel, stride, 1, bias=not normed)))
             if normed:
                 layers.append(nn.BatchNorm2d(c_out) if opts.norm == "batch" else nn.GroupNorm(1, c_out))
             layers.append(nn.LeakyReLU(0.2, True))
+
+        c_in = opts.img_channels
+        for i, c_out in enumerate(chans):
+            normed = i > 0 and opts.norm != "none"
+            if opts.arch == "sngan":
+                conv(c_in, c_out, 3, 1, normed)
+                c_in = c_out
+            conv(c_in, c_out, 4, 2, normed)
             c_in = c_out
+        if opts.arch == "sngan":
+            chans.append(min(2 * c_in, opts.max_channels))
+            conv(c_in, chans[-1], 3, 1, opts.norm != "none")
         self.features = nn.Sequential(*layers)
         feat_dim = chans[-1] * sizes[-1] ** 2
         self.head = sn(nn.Linear(feat_dim, 1))  # == a valid s0×s0 conv to one channel

@@ -39,6 +39,7 @@ class MLPDOptions(DOptions):
     widths: List[int] = field(default_factory=lambda: [512, 256])
     dropout: float = 0.0
     slope: float = 0.2
+    maxout: int = 1  # k > 1: maxout units over k linear pieces instead of LeakyReLU (PacGAN's toy D: 5)
     c_embed_dim: int = 0
 
 
@@ -79,6 +80,17 @@ class MLPGenerator(Generator):
         return self.net(h).view(z.shape[0], *self.out_shape)
 
 
+class Maxout(nn.Module):
+    """Max over k consecutive features of the last axis: [..., C*k] -> [..., C] (Goodfellow 2013)."""
+
+    def __init__(self, k: int) -> None:
+        super().__init__()
+        self.k = k
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unflatten(-1, (-1, self.k)).amax(-1)
+
+
 class MLPDiscriminator(Discriminator):
     """Flattened input (+ label embedding) -> Linear/LeakyReLU[/Dropout] blocks -> one logit."""
 
@@ -90,7 +102,10 @@ class MLPDiscriminator(Discriminator):
         layers: list[nn.Module] = []
         width_in = math.prod(_out_shape(opts)) + embed_dim
         for width in opts.widths:
-            layers += [nn.Linear(width_in, width), nn.LeakyReLU(opts.slope)]
+            if opts.maxout > 1:
+                layers += [nn.Linear(width_in, width * opts.maxout), Maxout(opts.maxout)]
+            else:
+                layers += [nn.Linear(width_in, width), nn.LeakyReLU(opts.slope)]
             if opts.dropout > 0:
                 layers.append(nn.Dropout(opts.dropout))
             width_in = width

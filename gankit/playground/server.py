@@ -30,6 +30,9 @@ class ServerOptions:
     max_jobs: int = 4
     frames_per_second: float = 8.0
 
+    def __post_init__(self) -> None:
+        self.runs_dir = Path(self.runs_dir)
+
 
 def hello_message() -> dict:
     """What the page needs to build its controls: choices, defaults, ranges, view boxes."""

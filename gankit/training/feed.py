@@ -6,6 +6,8 @@ the data seen does not depend on the world size. Vector (toy) data is sampled fr
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 from gankit.data import random_xflip
@@ -20,6 +22,7 @@ class DataFeeder:
         self.perm = torch.empty(0, dtype=torch.long)
         self.pos = 0
         self.epoch = 0
+        self.transform: Callable[[torch.Tensor], torch.Tensor] | None = None  # set by hooks (ProGAN's faded reals)
 
     def _shard(self, global_batch: int) -> slice:
         if global_batch % self.world:
@@ -43,7 +46,10 @@ class DataFeeder:
         x, labels = self.data.get(index[shard].to(self.data.images.device))
         if self.xflip:
             x = random_xflip(x, self.generator, shard, global_batch)
-        return x.to(self.device, non_blocking=True), None if labels is None else labels.to(self.device)
+        x = x.to(self.device, non_blocking=True)
+        if self.transform is not None:
+            x = self.transform(x)
+        return x, None if labels is None else labels.to(self.device)
 
     def state_dict(self) -> dict:
         return {"perm": self.perm.clone(), "pos": self.pos, "epoch": self.epoch}

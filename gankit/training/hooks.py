@@ -19,8 +19,8 @@ import torch
 from gankit.config import TrainConfig
 from gankit.errors import GankitError
 from gankit.losses import clip_weights
-from gankit.metrics import mode_coverage
 from gankit.training.ema import ema_beta, update_ema
+from gankit.training.distributed import mean_over_ranks
 
 if TYPE_CHECKING:
     from gankit.training.trainer import Trainer
@@ -123,10 +123,6 @@ class SampleHook(IntervalHook):
         if G.is_vector:
             path.parent.mkdir(parents=True, exist_ok=True)
             np.save(path.with_suffix(".npy"), samples.numpy())
-            coverage = mode_coverage(samples, t.data.means, t.data.stds)
-            record = {"step": t.state.step, "kimg": round(t.state.cur_nimg / 1000, 4), "metric": "modes", **coverage.as_dict()}
-            with open(t.run_dir / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
             reference = t.data.sample(max(self.n, 1000), torch.Generator().manual_seed(t.cfg.seed))
             save_scatter(samples, path.with_suffix(".png"), reference=reference, title=f"step {t.state.step}")
         else:
@@ -192,7 +188,7 @@ class LogHook(Hook):
         start_time, start_nimg = self._window_start
         record = {"step": t.state.step, "kimg": round(t.state.cur_nimg / 1000, 4), "time_s": round(t.elapsed(), 3),
                   "img_per_s": round((t.state.cur_nimg - start_nimg) / max(now - start_time, 1e-9), 2)}
-        record.update({k: round(v, 6) for k, v in t.stats.means().items()})
+        record.update({k: round(v, 6) for k, v in mean_over_ranks(t.stats.means()).items()})  # all ranks call this
         t.stats.reset()
         self._window_start = (now, t.state.cur_nimg)
         self.last_record = record
@@ -271,14 +267,11 @@ class SummaryHook(Hook):
             f"- loss: {cfg.loss}, n_critic {cfg.n_critic}, batch {cfg.batch_size}, seed {cfg.seed}",
             "- final losses: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith(("loss/", "reg/"))),
             f"- G parameters: {sum(p.numel() for p in t.G.parameters()):,}; D parameters: {sum(p.numel() for p in t.D.parameters()):,}",
-            "", "Files: `config.yaml` (resolved config), `log.jsonl`, `metrics.jsonl` (toy data), `loss.png`, `samples/`, `checkpoints/`.", "",
+            "", "Files: `config.yaml` (resolved config), `log.jsonl`, `metrics.jsonl` + `metrics.png` (eval.kimg > 0), `loss.png`, `samples/`, `checkpoints/`.", "",
         ]
-        metrics = t.run_dir / "metrics.jsonl"
-        if metrics.exists():
-            m = json.loads(metrics.read_text().splitlines()[-1])
-            lines += [f"Mode coverage of {m['num_samples']} samples at step {m['step']} (GUIDE §6): "
-                      f"{m['modes_covered']}/{m['num_modes']} modes, {100 * m['high_quality']:.1f} % high quality, "
-                      f"reverse KL {m['reverse_kl']:.3f}.", ""]
+        from gankit.training.eval_hook import summary_lines
+
+        lines += summary_lines(t.run_dir / "metrics.jsonl")
         if samples:
             lines += [f"![samples](samples/{samples[-1].name})", ""]
         if log.exists():
@@ -289,9 +282,26 @@ class SummaryHook(Hook):
 def default_hooks(cfg: TrainConfig) -> list[Hook]:
     """The hooks every run has, in call order."""
     hooks: list[Hook] = []
+    if cfg.growth.start_resolution > 0:
+        from gankit.training.schedules import GrowthHook
+
+        hooks.append(GrowthHook(cfg.growth, cfg.batch_size))
     if cfg.reg.clip.value > 0:
         hooks.append(WeightClipHook(cfg.reg.clip.value))
+    if cfg.optim.lr_decay < 1:
+        from gankit.training.lr_schedule import LrDecayHook
+
+        hooks.append(LrDecayHook())
     if cfg.ema.kimg > 0:
         hooks.append(EmaHook())
-    hooks += [ProgressHook(cfg) if cfg.log.progress else Hook(), LogHook(cfg), SampleHook(cfg), CheckpointHook(cfg), SummaryHook()]
+    if cfg.augment.blur_sigma > 0:
+        from gankit.training.blur import DiscriminatorBlurHook
+
+        hooks.append(DiscriminatorBlurHook(cfg.augment.blur_sigma, cfg.augment.blur_fade_kimg))
+    hooks += [ProgressHook(cfg) if cfg.log.progress else Hook(), LogHook(cfg), SampleHook(cfg)]
+    if cfg.eval.kimg > 0:
+        from gankit.training.eval_hook import EvalHook
+
+        hooks.append(EvalHook(cfg))
+    hooks += [CheckpointHook(cfg), SummaryHook()]
     return hooks

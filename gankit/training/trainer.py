@@ -19,10 +19,14 @@ from gankit.config import TrainConfig, load_config, to_yaml
 from gankit.data import load_dataset
 from gankit.errors import GankitError
 from gankit.losses import DBatch, build_regularizers, lazy_compensation
+from gankit.losses.regularizers import GBatch
 from gankit.models import build_models, one_hot, resolve_model_options
+from gankit.nn.layers import MinibatchStdDev
 from gankit.registry import LOSSES
 from gankit.training import checkpoint as ckpt
+from gankit.training import distributed, speed
 from gankit.training.ema import make_ema
+from gankit.nn.augment import install_diffaugment
 from gankit.training.feed import DataFeeder
 from gankit.training.hooks import Hook, default_hooks
 from gankit.training.rng import TrainingRNG
@@ -68,20 +72,24 @@ def build_optimizer(params, cfg, compensation: float = 1.0) -> torch.optim.Optim
 
 @dataclass
 class PhaseStats:
-    """Running sums of the scalars each phase reports, for logs and the progress bar."""
+    """The scalars each phase reports, for logs and the progress bar. Values stay tensors until
+    `means()` (no host sync per phase, so GPU steps stay asynchronous); every 256 are summed."""
 
-    sums: dict[str, float] = field(default_factory=dict)
+    values: dict[str, list[torch.Tensor]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
 
     def add(self, name: str, value: torch.Tensor) -> None:
-        self.sums[name] = self.sums.get(name, 0.0) + float(value.detach())
+        pending = self.values.setdefault(name, [])
+        pending.append(value.detach().float())  # no copy for fp32
+        if len(pending) >= 256:
+            self.values[name] = [torch.stack(pending).sum()]
         self.counts[name] = self.counts.get(name, 0) + 1
 
     def means(self) -> dict[str, float]:
-        return {k: self.sums[k] / self.counts[k] for k in self.sums}
+        return {k: torch.stack(v).sum().item() / self.counts[k] for k, v in self.values.items()}
 
     def reset(self) -> None:
-        self.sums.clear()
+        self.values.clear()
         self.counts.clear()
 
 
@@ -89,12 +97,12 @@ class Trainer:
     """Builds data, networks, optimizers and hooks from a config, then runs the loop."""
 
     def __init__(self, cfg: TrainConfig, run_dir: str | Path | None = None, *, data=None,
-                 hooks: list[Hook] | None = None, rank: int = 0, world: int = 1) -> None:
+                 hooks: list[Hook] | None = None, rank: int | None = None, world: int | None = None) -> None:
         if cfg.steps is None and cfg.kimg is None and cfg.seconds is None:
             raise GankitError("say how long to train: steps=N (generator steps), kimg=K (thousands of images) or seconds=S")
         self.cfg = cfg
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.rank, self.world = rank, world
+        self.rank, self.world = distributed.rank_and_world(rank, world)  # default: the process group's
         self.device = pick_device(cfg.device)
         self.data = data if data is not None else load_dataset(cfg.data, resolution=cfg.resolution, channels=cfg.channels)
         resolve_model_options(cfg, self.data)
@@ -108,18 +116,28 @@ class Trainer:
         # The modules the phases call; distributed training swaps in DDP wrappers here.
         self.G_train: nn.Module = self.G
         self.D_train: nn.Module = self.D
+        if cfg.augment.diffaugment:  # D's input path, reals and fakes alike (draws from the data stream)
+            install_diffaugment(self.D, cfg.augment.diffaugment, self.rng.data)
+        if hasattr(self.G, "set_noise_generator"):  # style mixing and noise inputs draw from the saved noise stream
+            self.G.set_noise_generator(self.rng.noise)
         self.loss = LOSSES.get(cfg.loss)
         self.regularizers = build_regularizers(cfg.reg)
         self.opt_G = build_optimizer(self.G.parameters(), cfg.optim.G, lazy_compensation(self.regularizers, "G"))
         self.opt_D = build_optimizer(self.D.parameters(), cfg.optim.D, lazy_compensation(self.regularizers, "D"))
-        self.feeder = DataFeeder(self.data, self.rng.data, self.device, rank, world, cfg.augment.xflip)
+        self.feeder = DataFeeder(self.data, self.rng.data, self.device, self.rank, self.world, cfg.augment.xflip)
         self.state = TrainState()
         self.batch_size = cfg.batch_size  # global; a schedule hook may change it
         self.stats = PhaseStats()
-        self._d_batch_dependent = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.D.modules())
+        # D with batch statistics (BatchNorm, minibatch stddev) scores reals and fakes in separate passes
+        self._d_batch_dependent = any(isinstance(m, (nn.modules.batchnorm._BatchNorm, MinibatchStdDev)) for m in self.D.modules())
         self.hooks: list[Hook] = default_hooks(cfg) + list(hooks or [])
         self._reals: tuple[torch.Tensor, torch.Tensor | None] | None = None
         self._last_fakes: tuple[torch.Tensor, torch.Tensor | None] | None = None
+        self.accum = distributed.accumulation_rounds(cfg.batch_size, self.world, cfg.batch_gpu)
+        self.amp = speed.Precision(cfg.speed.precision, self.device)
+        speed.prepare_layout(self)  # channels-last, data on the GPU
+        distributed.wrap(self)  # SyncBatchNorm, DDP in G_train / D_train
+        speed.compile_networks(self)
         self._start_time = time.perf_counter()
 
     # ---- construction from files -------------------------------------------------------
@@ -143,6 +161,7 @@ class Trainer:
         self.feeder.load_state_dict(state["feeder"])
         self.state = TrainState(**state["counters"])
         self.batch_size = int(state["batch_size"])
+        self.amp.load_state_dict(state.get("scalers", {}))
         for hook in self.hooks:
             if hook.name in state["hooks"]:
                 hook.load_state_dict(state["hooks"][hook.name])
@@ -160,7 +179,7 @@ class Trainer:
         return {
             "counters": counters, "batch_size": self.batch_size,
             "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
-            "rng": self.rng.state_dict(), "feeder": self.feeder.state_dict(),
+            "rng": self.rng.state_dict(), "feeder": self.feeder.state_dict(), "scalers": self.amp.state_dict(),
             "hooks": {h.name: h.state_dict() for h in self.hooks if h.state_dict()},
         }
 
@@ -179,7 +198,7 @@ class Trainer:
         cfg = self.cfg
         return (cfg.steps is not None and self.state.step >= cfg.steps) or (
             cfg.kimg is not None and self.state.cur_nimg >= cfg.kimg * 1000) or (
-            cfg.seconds is not None and self.elapsed() >= cfg.seconds)
+            cfg.seconds is not None and distributed.rank0_decides(self.elapsed() >= cfg.seconds))
 
     def train(self) -> "Trainer":
         """Run steps until `steps` or `kimg` is reached; Ctrl-C saves a checkpoint first."""
@@ -229,37 +248,51 @@ class Trainer:
         return z, one_hot(labels, self.G.c_dim, local, self.device)
 
     def d_phase(self, index: int) -> None:
-        """One discriminator step: adversarial loss + regularizers, then after_d_step hooks."""
+        """One discriminator step (in `accum` micro-batch rounds): adversarial loss + regularizers,
+        then after_d_step hooks."""
         if index == 0 or not self.cfg.d_reuse_real or self._reals is None:
             self._reals = self.feeder.next(self.batch_size)
-        reals, labels = self._reals
-        c_real = one_hot(labels, self.D.c_dim, len(reals), self.device) if self.D.c_dim else None
-        if self.cfg.reuse_fakes and self._last_fakes is not None:  # g_first: the G step's images
-            fakes, c_fake = self._last_fakes
-        else:
-            z, c_fake = self.draw_latents(self.batch_size)
-            keep_graph = self.cfg.reuse_fakes  # d_first: the G step will re-score these images
-            self.G.requires_grad_(keep_graph)
-            with torch.set_grad_enabled(keep_graph):
-                fakes = self.G_train(z, c_fake)
+        all_reals, all_labels = self._reals
+        given = self._last_fakes if self.cfg.reuse_fakes else None  # g_first: the G step's images, per round
+        keep_graph = self.cfg.reuse_fakes  # d_first: the G step will re-score these images
+        if given is None:
+            all_z, all_c = self.draw_latents(self.batch_size)
             if keep_graph:
-                self._last_fakes = (fakes, c_fake)
-                fakes = fakes.detach()
-        self.G.requires_grad_(False)
-        self.D.requires_grad_(True)
-        real_logits, fake_logits = self._score(reals, c_real, fakes, c_fake)
-        loss = self.loss.d_loss(real_logits, fake_logits)
-        self.stats.add("loss/D", loss)
-        batch = DBatch(self.D_train, reals, fakes, c_real, c_fake, real_logits, self.rng.noise)
-        for reg in self.regularizers:
-            if not reg.lazy:
-                penalty = reg(batch)
-                self.stats.add(f"reg/{reg.name}", penalty)
-                loss = loss + penalty
+                self._last_fakes = []
+        rounds = distributed.round_slices(len(all_reals), self.accum)
         self.opt_D.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_D.step()
-        self._lazy_phase(batch)
+        batches = []
+        for i, part in enumerate(rounds):
+            reals = all_reals[part]
+            c_real = one_hot(all_labels[part], self.D.c_dim, len(reals), self.device) if self.D.c_dim else None
+            if given is not None:
+                fakes, c_fake = given[i]
+            else:
+                z, c_fake = all_z[part], None if all_c is None else all_c[part]
+                self.G.requires_grad_(keep_graph)
+                with torch.set_grad_enabled(keep_graph), self.amp.autocast():
+                    fakes = self.G_train(z, c_fake)
+                if keep_graph:
+                    self._last_fakes.append((fakes, c_fake))
+                    fakes = fakes.detach()
+            self.G.requires_grad_(False)
+            self.D.requires_grad_(True)
+            with distributed.grad_sync(self.D_train, i == len(rounds) - 1):
+                with self.amp.autocast():
+                    real_logits, fake_logits = self._score(reals, c_real, fakes, c_fake)
+                    loss = self.loss.d_loss(real_logits, fake_logits)
+                    self.stats.add("loss/D", loss)
+                    batch = DBatch(speed.uncompiled(self.D_train), reals, fakes, c_real, c_fake, real_logits,
+                                   self.rng.noise)
+                    for reg in self.regularizers:
+                        if reg.network == "D" and not reg.lazy:
+                            penalty = reg(batch)
+                            self.stats.add(f"reg/{reg.name}", penalty)
+                            loss = loss + penalty
+                self.amp.backward(loss / len(rounds) if len(rounds) > 1 else loss, "D")
+            batches.append(batch)
+        self.amp.step(self.opt_D, "D")
+        self._lazy_phase(batches)
         self.state.d_steps += 1
         self.state.cur_nimg += self.batch_size
         self._call("after_d_step")
@@ -270,38 +303,77 @@ class Trainer:
         if self._d_batch_dependent:
             return self.D_train(reals, c_real), self.D_train(fakes, c_fake)
         c = None if c_real is None else torch.cat([c_real, c_fake])
-        logits = self.D_train(torch.cat([reals, fakes]), c)  # [2b]
-        return logits[:len(reals)], logits[len(reals):]
+        logits = self.D_train(torch.cat([reals, fakes]), c)  # [2b], or [2b/m] for a packed D (D.pack=m)
+        n_real = len(logits) * len(reals) // (len(reals) + len(fakes))
+        return logits[:n_real], logits[n_real:]
 
-    def _lazy_phase(self, batch: DBatch) -> None:
+    def _lazy_phase(self, batches: list[DBatch]) -> None:
         """Lazy D regularizers (interval k): their own step every k D steps, penalty times k."""
-        lazy = [r for r in self.regularizers if r.lazy and self.state.d_steps % r.interval == 0]
+        lazy = [r for r in self.regularizers if r.network == "D" and r.lazy and self.state.d_steps % r.interval == 0]
         if not lazy:
             return
-        batch.real_logits = None
-        penalty = sum(r(batch) * r.interval for r in lazy)
-        self.stats.add("reg/lazy_D", penalty)
         self.opt_D.zero_grad(set_to_none=True)
-        penalty.backward()
-        self.opt_D.step()
+        for i, batch in enumerate(batches):
+            batch.real_logits = None
+            with distributed.grad_sync(self.D_train, i == len(batches) - 1):
+                with self.amp.autocast():
+                    penalty = sum(r(batch) * r.interval for r in lazy)
+                    self.stats.add("reg/lazy_D", penalty)
+                    penalty = distributed.reach_all(penalty, self.D_train, self.D)
+                self.amp.backward(penalty / len(batches) if len(batches) > 1 else penalty, "D")
+        self.amp.step(self.opt_D, "D")
 
     def g_phase(self) -> None:
-        """One generator step on fresh latents."""
+        """One generator step on fresh latents (in `accum` micro-batch rounds)."""
         self.G.requires_grad_(True)
         self.D.requires_grad_(False)
+        given = None
         if self.cfg.reuse_fakes and self.cfg.phase_order == "d_first" and self._last_fakes is not None:
-            fakes, c = self._last_fakes  # still attached to G's graph from the D step
-            self._last_fakes = None
+            given, self._last_fakes = self._last_fakes, None  # still attached to G's graph from the D step
         else:
-            z, c = self.draw_latents(self.batch_size)
-            fakes = self.G_train(z, c)
-        loss = self.loss.g_loss(self.D_train(fakes, c))
-        self.stats.add("loss/G", loss)
+            all_z, all_c = self.draw_latents(self.batch_size)
+        keep = self.cfg.reuse_fakes and self.cfg.phase_order == "g_first"
+        kept = []
+        n_rounds = len(given) if given is not None else self.accum
         self.opt_G.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_G.step()
-        if self.cfg.reuse_fakes and self.cfg.phase_order == "g_first":
-            self._last_fakes = (fakes.detach(), c)
+        for i, part in enumerate(distributed.round_slices(self.batch_size // self.world, n_rounds)):
+            with distributed.grad_sync(self.G_train, i == n_rounds - 1):
+                with self.amp.autocast():
+                    if given is not None:
+                        fakes, c = given[i]
+                    else:
+                        c = None if all_c is None else all_c[part]
+                        fakes = self.G_train(all_z[part], c)
+                    loss = self.loss.g_loss(self.D_train(fakes, c))
+                    self.stats.add("loss/G", loss)
+                self.amp.backward(loss / n_rounds if n_rounds > 1 else loss, "G")
+            if keep:
+                kept.append((fakes.detach(), c))
+        self.amp.step(self.opt_G, "G")
+        if keep:
+            self._last_fakes = kept
+        self._lazy_g_phase()
+
+    def _lazy_g_phase(self) -> None:
+        """G regularizers (path length, interval k): their own step every k G steps on batch/batch_shrink, penalty times k."""
+        due = [r for r in self.regularizers if r.network == "G" and self.state.step % r.interval == 0]
+        if not due:
+            return
+        self.G.requires_grad_(True)
+        self.D.requires_grad_(False)
+        self.opt_G.zero_grad(set_to_none=True)
+        for reg in due:
+            z, c = self.draw_latents(max(self.batch_size // reg.batch_shrink, self.world))
+            with self.amp.autocast():
+                penalty = reg(GBatch(self.G, z, c, self.rng.noise)) * reg.interval
+                self.stats.add(f"reg/{reg.name}", penalty / reg.interval)
+            self.amp.backward(penalty, "G")
+        if self.world > 1:  # this phase calls G's parts outside DDP: average the gradients here
+            for p in self.G.parameters():
+                if p.grad is not None:
+                    torch.distributed.all_reduce(p.grad)
+                    p.grad /= self.world
+        self.amp.step(self.opt_G, "G")
 
 
 def train(config: str | Path | dict | TrainConfig = "dcgan", out: str | Path | None = None,

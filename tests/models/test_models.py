@@ -26,7 +26,10 @@ def test_forward_backward(model, conditional):
     z = torch.randn(4, G.z_dim)
     c = torch.nn.functional.one_hot(torch.arange(4), 10).float() if conditional else None
     x = G(z, c)
-    assert x.shape == (4, 1, 8, 8) and x.abs().max() <= 1
+    assert x.shape == (4, 1, 8, 8)
+    G.eval()
+    assert G(z, c).abs().max() <= 1  # the generator API's range (style-based G: unbounded in training)
+    G.train()
     logits = D(x, c)
     assert logits.shape == (4,)
     logits.sum().backward()
@@ -118,3 +121,21 @@ def test_reuse_fakes_runs_g_once_per_step(order, reuse, forwards):
     trainer.train()
     assert len(calls) == 3 * forwards
     assert all(not torch.equal(a, b) for a, b in zip(before, trainer.G.parameters()) if a.dim() > 1)
+
+
+def test_dcgan_sngan_arch_is_the_standard_cnn_depth():
+    """D.arch=sngan: a 3x3 stride-1 conv before each strided conv and a last 3x3 conv doubling channels."""
+    from gankit.models.dcgan import DCGANDiscriminator, DCGANDOptions
+
+    def convs(arch):
+        D = DCGANDiscriminator(DCGANDOptions(img_resolution=28, img_channels=1, base_channels=8, norm="none",
+                                             spectral=True, arch=arch))
+        layers = [m for m in D.features if isinstance(m, torch.nn.Conv2d)]
+        return D, [(m.in_channels, m.out_channels, m.kernel_size[0], m.stride[0]) for m in layers]
+
+    D, layout = convs("sngan")
+    assert layout == [(1, 8, 3, 1), (8, 8, 4, 2), (8, 16, 3, 1), (16, 16, 4, 2), (16, 32, 3, 1)]
+    assert D(torch.randn(2, 1, 28, 28)).shape == (2,)
+    assert [s for *_, s in convs("dcgan")[1]] == [2, 2]
+    with pytest.raises(GankitError, match="D.arch must be dcgan or sngan"):
+        convs("resnet")
