@@ -64,9 +64,10 @@ class Settings:
     depth: int = 3
     batch_size: int = 256
     seed: int = 0
+    pack: int = 1  # PacGAN: D scores `pack` samples side by side
 
     RANGES = {"lr_g": (1e-6, 0.1), "lr_d": (1e-6, 0.1), "n_critic": (1, 10), "width": (4, 512),
-              "depth": (1, 6), "batch_size": (8, 2048), "seed": (0, 2**31 - 1)}
+              "depth": (1, 6), "batch_size": (8, 2048), "seed": (0, 2**31 - 1), "pack": (1, 4)}
 
     @classmethod
     def from_dict(cls, values: dict) -> "Settings":
@@ -96,6 +97,8 @@ class Settings:
             if not low <= value <= high or (isinstance(value, float) and math.isnan(value)):
                 raise GankitError(f"{name} must lie in [{low:g}, {high:g}], got {value!r}")
             setattr(self, name, kind(value))
+        if self.batch_size % self.pack:
+            raise GankitError(f"batch_size ({self.batch_size}) must be a multiple of pack ({self.pack})")
         if self.target == "drawn":
             low, high = VIEW_BOXES["drawn"]
             ok = isinstance(self.points, list) and 1 <= len(self.points) <= 500 and all(
@@ -128,7 +131,7 @@ def build_config(settings: Settings) -> TrainConfig:
             setattr(cfg, key, value)
     widths = [settings.width] * settings.depth
     cfg.G = {**cfg.G, "widths": widths}
-    cfg.D = {**cfg.D, "widths": widths}
+    cfg.D = {**cfg.D, "widths": widths, "pack": settings.pack}
     for net, lr in (("G", settings.lr_g), ("D", settings.lr_d)):
         opt = getattr(cfg.optim, net)
         opt.lr = lr
@@ -295,7 +298,7 @@ class PlaygroundJob:
         widths = cfg.D.get("widths", [128])
         settings = Settings(target=target, recipe=recipe, points=points, lr_g=cfg.optim.G.lr, lr_d=cfg.optim.D.lr,
                             n_critic=cfg.n_critic, width=widths[0], depth=len(widths), batch_size=cfg.batch_size,
-                            seed=cfg.seed)
+                            seed=cfg.seed, pack=cfg.D.get("pack", 1))
         self.reset(settings, trainer=trainer)
 
     # ---- the worker thread ----------------------------------------------------------------
@@ -358,16 +361,20 @@ class PlaygroundJob:
             for key in history:
                 history[key] = history[key][::2]
 
+    def _score(self, x: torch.Tensor) -> torch.Tensor:
+        """D's logits for points x [n, dim]; a packing D sees each point as a pack of copies of itself."""
+        return self.trainer.D(x.to(self.trainer.device).repeat_interleave(self.settings.pack, dim=0))  # [n]
+
     def _d_output(self, x: torch.Tensor) -> torch.Tensor:
         """D's view of points x [n, dim]: probability for logistic losses, raw score otherwise."""
-        logits = self.trainer.D(x.to(self.trainer.device)).float().cpu()  # [n]
+        logits = self._score(x).float().cpu()  # [n]
         return torch.sigmoid(logits) if self.trainer.cfg.loss in ("bce", "minimax", "nonsaturating") else logits
 
     def _generator_push(self, x: torch.Tensor) -> torch.Tensor:
         """-∂ g_loss / ∂x at fake points x [n, dim]: where the generator's loss moves each sample."""
         x = x.clone().to(self.trainer.device).requires_grad_(True)
         with torch.enable_grad():
-            loss = self.trainer.loss.g_loss(self.trainer.D(x)) * len(x)
+            loss = self.trainer.loss.g_loss(self._score(x)) * len(x)
             (grad,) = torch.autograd.grad(loss, x)
         return -grad.float().cpu()  # [n, dim]
 

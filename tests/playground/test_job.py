@@ -34,6 +34,8 @@ def job():
     ({"colour": 1}, "unknown setting 'colour'"),
     ({"target": "drawn", "points": []}, "a drawn target needs 1 to 500 points"),
     ({"target": "drawn", "points": [[0, 9]]}, "inside"),
+    ({"pack": 5}, r"pack must lie in \[1, 4\]"),
+    ({"pack": 3, "batch_size": 32}, "must be a multiple of pack"),
 ])
 def test_bad_settings_are_one_clear_error(values, message):
     with pytest.raises(GankitError, match=message):
@@ -68,6 +70,15 @@ def test_steps_and_frames_on_the_ring(job):
         before = t.loss.g_loss(t.D(at))
         after = t.loss.g_loss(t.D(at + 1e-3 * push / push.norm(dim=1, keepdim=True).clamp_min(1e-12)))
     assert after < before
+
+
+def test_packing_discriminator_trains_and_draws(job):
+    j = job(target="ring", pack=4)
+    assert j.trainer.cfg.D["pack"] == 4
+    j.step(2)
+    assert j.wait_for_step(2)
+    frame = j.frame
+    assert len(frame["heat"]) == frame["heat_cells"] ** 2 and len(frame["arrows"]["push"]) == 96
 
 
 def test_start_pause_and_reset(job):

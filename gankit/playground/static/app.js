@@ -1,7 +1,7 @@
 // gankit playground page: controls -> JSON commands over a WebSocket; frames -> canvas drawings.
 "use strict";
 
-const SETTING_KEYS = ["lr_g", "lr_d", "n_critic", "width", "depth", "batch_size", "seed"];
+const SETTING_KEYS = ["lr_g", "lr_d", "n_critic", "width", "depth", "batch_size", "seed", "pack"];
 const $ = (id) => document.getElementById(id);
 let socket = null;
 let hello = null;
