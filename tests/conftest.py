@@ -40,3 +40,19 @@ def tiny_config(preset: str, *extra: str, steps: int = 2, batch: int = 8):
 @pytest.fixture
 def images8() -> ImageDataset:
     return tiny_images()
+
+
+def run_cli(monkeypatch, capsys, *args):
+    """Run `gankit ARGS` in-process through the console entry point; returns (exit code, stdout, stderr)."""
+    import sys
+
+    from gankit import cli
+
+    monkeypatch.setattr(sys, "argv", ["gankit", *map(str, args)])
+    code = 0
+    try:
+        cli.main()
+    except SystemExit as exit_:
+        code = exit_.code or 0
+    out = capsys.readouterr()
+    return code, out.out, out.err

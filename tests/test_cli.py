@@ -6,22 +6,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gankit import cli
+from tests.conftest import run_cli as run
 
 TINY_DCGAN = ["data=digits", "G.base_channels=4", "D.base_channels=4", "G.z_dim=8", "batch_size=16",
               "log.progress=false", "log.sample_n=16"]
 
 
-def run(monkeypatch, capsys, *args):
-    """Run `gankit ARGS` in-process; returns (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["gankit", *map(str, args)])
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_train_sample_resume(monkeypatch, capsys, tmp_path):

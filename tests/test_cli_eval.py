@@ -1,28 +1,16 @@
 """`gankit eval` end to end: a tiny trained image run, a conditional run, an image folder and a toy run."""
 import json
-import sys
 
 import pytest
 from PIL import Image
 
-from gankit import cli
 from gankit.data import load_dataset
-from tests.conftest import TINY
+from tests.conftest import TINY, run_cli as run
 from tests.metrics.eval_fixtures import make_idx_data
 
 TINY_RUN = TINY["dcgan"] + ["batch_size=8", "steps=2", "log.progress=false", "checkpoint.kimg=0", "log.sample_kimg=0", "log.sample_n=4"]
 
 
-def run(monkeypatch, capsys, *args):
-    """Run `gankit ARGS` in-process; returns (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["gankit", *map(str, args)])
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture

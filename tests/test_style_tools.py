@@ -1,28 +1,17 @@
 """Style tools: mixing grid, latent walks, truncation — the maths on a tiny G and the CLI on tiny runs."""
-import sys
 
 import pytest
 import torch
 from PIL import Image
 
-from gankit import cli
 from gankit.config import load_config
 from gankit.errors import GankitError
 from gankit.models import build_models, resolve_model_options
 from gankit.tools import interpolation_frames, level_slice, mix_grid, slerp, truncation_grid
 from gankit.training import Trainer
-from tests.conftest import TINY, tiny_config, tiny_images
+from tests.conftest import TINY, run_cli as _run, tiny_config, tiny_images
 
 
-def _run(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["gankit", *map(str, args)])
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture(scope="module")

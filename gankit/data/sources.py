@@ -150,13 +150,14 @@ def check_content(data: bytes, expected: str | None, path: Path) -> None:
         )
 
 
-def download(url: str, dest: Path, md5: str) -> Path:
-    """Download `url` to `dest` through a temporary file, check its md5, rename into place atomically."""
+def download(url: str, dest: Path, checksum: str, algorithm: str = "md5") -> Path:
+    """Download `url` to `dest` through a temporary file, check that its `algorithm` digest begins with
+    `checksum` (a whole md5, or the sha256 prefix in a torch-hub file name), rename into place atomically."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     print(f"gankit: downloading {url} -> {dest}", file=sys.stderr)
     try:
-        digest = hashlib.md5(usedforsecurity=False)
+        digest = hashlib.new(algorithm, usedforsecurity=False)
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=None) as bar:
@@ -164,9 +165,9 @@ def download(url: str, dest: Path, md5: str) -> Path:
                     digest.update(chunk)
                     out.write(chunk)
                     bar.update(len(chunk))
-        if (got := digest.hexdigest()) != md5:
+        if not (got := digest.hexdigest()).startswith(checksum):
             raise GankitError(
-                f"checksum mismatch for {dest.name} from {url}: md5 {got}, expected {md5}; "
+                f"checksum mismatch for {dest.name} from {url}: {algorithm} {got}, expected {checksum}...; "
                 f"retry, or download it by hand into {dest.parent}"
             )
         os.replace(tmp, dest)

@@ -87,7 +87,7 @@ def test_job_cap(client):
 @pytest.mark.parametrize("args, text", [(["--port", "0"], "--port must be in 1..65535"),
                                         (["--max-jobs", "0"], "--max-jobs must be at least 1")])
 def test_cli_bad_options(monkeypatch, capsys, args, text):
-    from tests.test_cli import run
+    from tests.conftest import run_cli as run
 
     code, _, err = run(monkeypatch, capsys, "playground", *args)
     assert code == 2 and text in err

@@ -25,9 +25,6 @@ import hashlib
 import http.client
 import io
 import os
-import sys
-import tempfile
-import urllib.request
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -35,9 +32,8 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
-from gankit.data.sources import data_home
+from gankit.data.sources import data_home, download
 from gankit.errors import GankitError
 from gankit.metrics.features.base import EXTRACTORS, FeatureExtractor
 
@@ -330,25 +326,8 @@ def find_weights(weights: Optional[str | os.PathLike] = None, download: bool = T
 
 
 def download_weights(url: str, dest: Path, sha256_prefix: str) -> Path:
-    """Download `url` to `dest` through a temporary file, check its sha256 prefix, rename into place."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    print(f"gankit: downloading {url} -> {dest}", file=sys.stderr)
-    try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=None) as bar:
-                while chunk := response.read(1 << 20):
-                    digest.update(chunk)
-                    out.write(chunk)
-                    bar.update(len(chunk))
-        if not (got := digest.hexdigest()).startswith(sha256_prefix):
-            raise GankitError(f"checksum mismatch for {url}: sha256 {got} does not begin {sha256_prefix}; retry")
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return dest
+    """Download `url` to `dest` atomically and check its sha256 prefix (gankit.data.sources.download)."""
+    return download(url, dest, sha256_prefix, algorithm="sha256")
 
 
 @EXTRACTORS.register(NAME)
