@@ -468,14 +468,18 @@ def _sync(device: torch.device) -> None:
 
 def run_reference(model: str, seconds: float | None = None, steps: int | None = None, batch_size: int = 64,
                   seed: int = 0, threads: int | None = None, device: str = "cpu",
-                  data: tuple[np.ndarray, np.ndarray] | None = None, root: str | Path = DEFAULT_ROOT) -> dict:
+                  data: tuple[np.ndarray, np.ndarray] | None = None, root: str | Path = DEFAULT_ROOT,
+                  snapshot_every: float | None = None,
+                  on_snapshot: Callable[[float, list[nn.Module]], None] | None = None) -> dict:
     """Train the seed-style loop; returns {"model", "steps", "images", "seconds", "images_per_s", "final_losses": {...}}.
 
     Stops after `steps` timed generator steps or `seconds` of timed training, whichever comes first
     (at least one is required). 'images' = real images consumed (one real batch per G step for
     every model). Timing excludes loading the data into memory (`data` may pass arrays already
     loaded) and building the models, and starts after one warm-up step. The global torch RNG and
-    the thread count are restored afterwards.
+    the thread count are restored afterwards. With `snapshot_every`, `on_snapshot(timed_seconds, modules)`
+    is called each time another `snapshot_every` seconds of training have passed; its own time is
+    not counted (the time-to-quality benchmark scores the generator there).
     """
     if model not in _BUILDERS:
         raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
@@ -515,10 +519,17 @@ def run_reference(model: str, seconds: float | None = None, steps: int | None = 
             n = 0
             start = time.perf_counter()
             elapsed = 0.0
+            next_snapshot = snapshot_every
             while True:
                 imgs, lbls = next_batch()
                 losses = step(imgs, lbls)
                 n += 1
+                if next_snapshot is not None and time.perf_counter() - start >= next_snapshot:
+                    _sync(dev)
+                    paused = time.perf_counter()
+                    on_snapshot(paused - start, modules)
+                    start += time.perf_counter() - paused  # the callback's time is not training time
+                    next_snapshot += snapshot_every
                 if steps is not None and n >= steps:
                     break
                 if seconds is not None and time.perf_counter() - start >= seconds:
