@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import time
 import sys
 from pathlib import Path
 
@@ -75,3 +76,30 @@ def test_bad_arguments(test_split):
         ref.run_reference("stylegan", steps=1, data=test_split)
     with pytest.raises(ValueError, match="seconds"):
         ref.run_reference("gan", data=test_split)
+
+
+def test_snapshots_for_time_to_quality(test_split):
+    """on_snapshot fires every `snapshot_every` s of training with the live modules; its time is not counted."""
+    seen = []
+
+    def keep(at, modules):
+        seen.append((at, modules))
+        time.sleep(0.05)  # a slow callback: must not count as training time
+
+    wall = time.perf_counter()
+    res = ref.run_reference("dcgan", seconds=0.3, batch_size=8, seed=1, data=test_split,
+                            snapshot_every=0.1, on_snapshot=keep)
+    wall = time.perf_counter() - wall
+    assert len(seen) >= 2
+    assert [at for at, _ in seen] == sorted(at for at, _ in seen) and seen[0][0] >= 0.1
+    assert res["seconds"] >= 0.3 and wall >= res["seconds"] + 0.05 * len(seen)  # the sleeps were not training time
+    assert isinstance(seen[0][1][0], ref.DCGAN_Generator)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        from time_to_quality import ReferenceGenerator, first_reaching
+    finally:
+        sys.path.pop(0)
+    G = ReferenceGenerator(seen[-1][1][0]).eval()
+    assert G(torch.randn(3, G.z_dim)).shape == (3, 1, 28, 28)
+    assert first_reaching([(20.0, 90.0), (40.0, 70.0), (60.0, 75.0)], 72.0) == 40.0
+    assert first_reaching([(20.0, 90.0)], 50.0) is None
