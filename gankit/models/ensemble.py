@@ -24,7 +24,7 @@ from torch import nn
 
 from gankit.errors import GankitError
 from gankit.models.base import Discriminator, Generator, ModelFamily, PackedDiscriminator, copy_shape
-from gankit.models.mlp import Maxout, MLPDiscriminator, MLPDOptions, MLPGenerator, MLPGOptions
+from gankit.models.mlp import LatentMixture, Maxout, MLPDiscriminator, MLPDOptions, MLPGenerator, MLPGOptions
 from gankit.registry import MODELS
 
 
@@ -74,6 +74,22 @@ class StackedBatchNorm(nn.Module):
                 "num_batches_tracked": self.num_batches_tracked}
 
 
+class StackedLatentMixture(nn.Module):
+    """E independent LatentMixture latents over z [E, n, d]: means and log-stds stacked [E, K, d - 1]."""
+
+    def __init__(self, layers: list[LatentMixture]) -> None:
+        super().__init__()
+        self.components = layers[0].components
+        self.mu = nn.Parameter(torch.stack([l.mu.detach() for l in layers]))  # [E, K, d - 1]
+        self.log_sigma = nn.Parameter(torch.stack([l.log_sigma.detach() for l in layers]))
+
+    component = LatentMixture.component
+    forward = LatentMixture.forward  # gathers per member when the parameters are stacked
+
+    def member_state(self, k: int) -> dict[str, torch.Tensor]:
+        return {"mu": self.mu[k], "log_sigma": self.log_sigma[k]}
+
+
 _ELEMENTWISE = (nn.LeakyReLU, nn.ReLU, nn.Tanh, nn.Dropout, Maxout)
 
 
@@ -86,6 +102,8 @@ def stack_sequential(nets: list[nn.Sequential]) -> nn.Sequential:
             layers.append(StackedLinear(list(parts)))
         elif isinstance(first, nn.BatchNorm1d):
             layers.append(StackedBatchNorm(list(parts)))
+        elif isinstance(first, LatentMixture):
+            layers.append(StackedLatentMixture(list(parts)))
         elif isinstance(first, _ELEMENTWISE):
             layers.append(copy.deepcopy(first))
         else:

@@ -31,6 +31,8 @@ class MLPGOptions(GOptions):
     slope: float = 0.2
     output: str = "tanh"  # tanh | linear
     c_embed_dim: int = 0  # 0 = c_dim (the seed's Embedding(num_classes, num_classes))
+    latent_mixture: int = 0  # K > 0: DeLiGAN latent, z -> one of K learned Gaussians (LatentMixture); 0 = off
+    latent_mixture_std: float = 0.2  # initial std of every component (DeLiGAN: 0.2; means start uniform in [-1, 1])
 
 
 @dataclass
@@ -49,8 +51,40 @@ def _out_shape(opts: MLPGOptions | MLPDOptions) -> tuple[int, ...]:
     return (opts.img_channels, opts.img_resolution, opts.img_resolution)
 
 
+class LatentMixture(nn.Module):
+    """DeLiGAN's latent (Gurumurthy et al. 2017): z ~ N(0, I) [..., n, d] -> a draw of a K-component Gaussian
+    mixture with learned means and stds [..., n, d - 1], so G can map disconnected supports without mass between.
+
+    Component k = floor(Phi(z_0) * K) is uniform over 0..K-1 and a deterministic function of z; the other d - 1
+    coordinates become mu_k + sigma_k * z_1:. Stacked members (gankit.models.ensemble) hold [E, K, d - 1] and take
+    z [E, n, d]."""
+
+    def __init__(self, components: int, z_dim: int, std: float = 0.2) -> None:
+        super().__init__()
+        if components < 1 or z_dim < 2 or std <= 0:
+            raise GankitError("G.latent_mixture needs K >= 1 components, G.z_dim >= 2 (one coordinate picks the "
+                              "component) and G.latent_mixture_std > 0")
+        self.components = components
+        self.mu = nn.Parameter(torch.empty(components, z_dim - 1).uniform_(-1.0, 1.0))  # [K, d - 1], DeLiGAN's init
+        self.log_sigma = nn.Parameter(torch.full((components, z_dim - 1), math.log(std)))  # [K, d - 1]
+
+    def component(self, z: torch.Tensor) -> torch.Tensor:
+        """The component index of each latent: z [..., n, d] -> long [..., n] in 0..K-1, uniform when z_0 ~ N(0, 1)."""
+        u = torch.special.ndtr(z[..., 0].double())  # [..., n], uniform in (0, 1)
+        return (u * self.components).long().clamp_(0, self.components - 1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        k = self.component(z)  # [..., n]
+        if self.mu.dim() == 2:
+            mu, log_sigma = self.mu[k], self.log_sigma[k]  # [..., n, d - 1]
+        else:  # stacked: [E, K, d - 1] gathered per member with k [E, n]
+            mu = torch.take_along_dim(self.mu, k[..., None], dim=-2)
+            log_sigma = torch.take_along_dim(self.log_sigma, k[..., None], dim=-2)
+        return mu + log_sigma.exp() * z[..., 1:]
+
+
 class MLPGenerator(Generator):
-    """z (+ label embedding) -> Linear/[BN]/LeakyReLU blocks -> Linear -> Tanh or identity."""
+    """z (+ label embedding) -> [LatentMixture] -> Linear/[BN]/LeakyReLU blocks -> Linear -> Tanh or identity."""
 
     def __init__(self, opts: MLPGOptions) -> None:
         super().__init__()
@@ -62,6 +96,11 @@ class MLPGenerator(Generator):
         self.embed = nn.Embedding(opts.c_dim, embed_dim) if opts.c_dim else None
         layers: list[nn.Module] = []
         width_in = opts.z_dim + embed_dim
+        if opts.latent_mixture:
+            if embed_dim:
+                raise GankitError("G.latent_mixture works with unconditional models only (c_dim = 0)")
+            layers.append(LatentMixture(opts.latent_mixture, opts.z_dim, opts.latent_mixture_std))
+            width_in -= 1
         for i, width in enumerate(opts.widths):
             layers.append(nn.Linear(width_in, width))
             if opts.norm == "batch" and (i > 0 or opts.norm_first):
