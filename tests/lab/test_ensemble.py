@@ -6,6 +6,7 @@ import torch
 from gankit.config import load_config
 from gankit.models.ensemble import ensemble_config
 from gankit.training.trainer import Trainer
+from tests.lab.ensemble_twins import ensemble_and_twin
 
 TINY = {
     "model": "mlp", "data": "grid", "loss": "nonsaturating", "batch_size": 16, "steps": 10, "seed": 3,
@@ -18,16 +19,7 @@ TINY = {
 
 @pytest.mark.parametrize("k", [1])
 def test_member_equals_single_seed_run(k):
-    members = 3
-    single_cfg = load_config(TINY)
-    ens = Trainer(ensemble_config(single_cfg, members))
-    # member k's draws are rank k's slice of each global draw: the single run takes the trainer's own
-    # rank-k-of-E sharding (set after construction: no process group, no DDP, nothing to all-reduce)
-    single = Trainer(load_config(TINY, [f"batch_size={16 * members}"]))
-    single.rank = single.feeder.rank = k
-    single.world = single.feeder.world = members
-    single.G.load_state_dict(ens.G.member(k).state_dict())
-    single.D.load_state_dict(ens.D.member(k).state_dict())
+    ens, single = ensemble_and_twin(TINY, 3, k)
     ens.train()
     single.train()
     for trained, reference in ((ens.G.member(k), single.G), (ens.D.member(k), single.D)):

@@ -9,6 +9,7 @@ from gankit.errors import GankitError
 from gankit.models.ensemble import ensemble_config
 from gankit.models.mlp import LatentMixture
 from gankit.training.trainer import Trainer
+from tests.lab.ensemble_twins import ensemble_and_twin
 
 TINY = {
     "model": "mlp", "data": "grid", "loss": "nonsaturating", "batch_size": 16, "steps": 6, "seed": 5,
@@ -53,13 +54,7 @@ def test_latent_is_the_chosen_components_affine_map():
 
 @pytest.mark.parametrize("members,k", [(1, 0), (2, 1)])
 def test_ensemble_member_equals_single_run_with_mixture(members, k):
-    single_cfg = load_config(TINY)
-    ens = Trainer(ensemble_config(single_cfg, members))
-    single = Trainer(load_config(TINY, [f"batch_size={16 * members}"]))
-    single.rank = single.feeder.rank = k
-    single.world = single.feeder.world = members
-    single.G.load_state_dict(ens.G.member(k).state_dict())
-    single.D.load_state_dict(ens.D.member(k).state_dict())
+    ens, single = ensemble_and_twin(TINY, members, k)
     initial_mu = single.G.state_dict()["net.0.mu"].clone()
     ens.train()
     single.train()
