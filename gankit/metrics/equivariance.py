@@ -20,9 +20,10 @@ constant noise) are redrawn per batch and restored afterwards; ws come from `G.m
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import torch
 from torch.nn import functional as F
@@ -174,7 +175,19 @@ def transform_of(G: torch.nn.Module) -> Tensor:
     return transform
 
 
+@contextlib.contextmanager
+def full_fp32() -> Iterator[None]:
+    """GPU convolutions and matrix products in full fp32, not TF32 (whose 10-bit mantissa would cap the PSNR)."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
 @torch.no_grad()
+@full_fp32()
 def equivariance(G: torch.nn.Module, n: int = 500, seed: int = 0, metrics: Iterable[str] = EQ_METRICS,
                  batch_size: int = 4, progress: bool = False) -> dict[str, float]:
     """PSNRs in dB {'eqt', 'eqt_frac', 'eqr'} (those asked for) of G over `n` latents (REFERENCE §5)."""

@@ -101,14 +101,15 @@ def resampling_matrix(n: int, f: torch.Tensor | None, up: int = 1, down: int = 1
 
     out[o] = Σ_i x[i]·f[k − 1 − (i·up + pad_lo − o·down)], the taps that fall inside the filter.
     """
-    taps = (torch.ones(1) if f is None else f).float() * gain
+    device = None if f is None else f.device  # built where the filter lives (the GPU in GPU training)
+    taps = (torch.ones(1, device=device) if f is None else f).float() * gain
     k = len(taps)
     n_out = (n * up + pad[0] + pad[1] - k) // down + 1
-    o = torch.arange(max(n_out, 0))[:, None]
-    i = torch.arange(n)[None, :]
+    o = torch.arange(max(n_out, 0), device=device)[:, None]
+    i = torch.arange(n, device=device)[None, :]
     idx = k - 1 - i * up - pad[0] + o * down  # [n_out, n]
     inside = (idx >= 0) & (idx < k)
-    return torch.where(inside, taps[idx.clamp(0, k - 1)], torch.zeros(()))
+    return torch.where(inside, taps[idx.clamp(0, k - 1)], taps.new_zeros(()))
 
 
 def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 1, padding: int | Padding = 0,
