@@ -9,7 +9,8 @@
 #   bash benchmarks/gpu.sh                     # on the GPU machine (carry benchmarks/wheels along)
 #   DEVICE=cpu bash benchmarks/gpu.sh --dry-run   # tiny models on CPU: checks this script's logic
 #
-# Environment: PYTHON (default python3), DEVICE (default cuda), BUDGET_S (default 290), WHEELS;
+# Environment: PYTHON (default python3), DEVICE (default cuda), BUDGET_S (default 290), WHEELS, CASES (a
+# regular expression: run only the cases whose names match, e.g. CASES='sg3t|fp16');
 # for --dry-run DRY_LIMIT_SCALE (time limits x10 by default) and BUDGET_S_DRY (default 3000).
 # Cases: DCGAN 64 px (the PyTorch DCGAN example's widths, batch 128); StyleGAN2 256 px in the
 # FFHQ-U-256 ablation configuration (ADA 'paper256': batch 64, channel base 16384, minibatch-stddev
@@ -67,6 +68,7 @@ START=$(date +%s)
 # case name | timeout s | gpu_bench.py arguments
 run_case() {
     local name=$1 limit=$(( $2 * LIMIT_SCALE )); shift 2
+    [[ -n "${CASES:-}" && ! $name =~ $CASES ]] && return
     local used=$(( $(date +%s) - START ))
     if (( used + limit > BUDGET_S )); then
         echo "{\"case\": \"$name\", \"status\": \"skipped: not enough of the ${BUDGET_S} s budget left (${used} s used)\"}"
@@ -98,6 +100,7 @@ run_case dcgan64-bf16          25 "${DCGAN64[@]}" --precision bf16
 run_case dcgan64-bf16-compile  90 "${DCGAN64[@]}" --precision bf16 --compile
 run_case sg2-256-fp32          45 "${SG2_256[@]}" --precision fp32
 run_case sg2-256-bf16          45 "${SG2_256[@]}" --precision bf16
+run_case sg2-256-fp16          45 "${SG2_256[@]}" --precision fp16  # the official runs' precision
 run_case sg3t-128-fp32         35 "${SG3T_128[@]}" --precision fp32
 run_case sg3t-128-bf16         35 "${SG3T_128[@]}" --precision bf16
 run_case sg3t-128-bf16-compile 120 "${SG3T_128[@]}" --precision bf16 --compile
