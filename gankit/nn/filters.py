@@ -161,12 +161,88 @@ def upfirdn2d_reference(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, do
     return out[:, :, ::down, ::down].to(x.dtype)
 
 
+def _axis_matrices(h: int, w: int, f: torch.Tensor | None, up: int, down: int, padding: int | Padding,
+                   gain: float, like: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The (H_out×H, W_out×W) matrices of a separable upfirdn2d on an H×W map (None where an axis is the identity)."""
+    px0, px1, py0, py1 = _pad4(padding)
+    if f is None and up == down == 1 and gain == 1 and not any((px0, px1, py0, py1)):
+        return None, None
+    f = None if f is None else f.to(torch.float32)
+    g = math.sqrt(gain)
+    m_h = resampling_matrix(h, f, up, down, (py0, py1), g).to(like.device, like.dtype)
+    m_w = resampling_matrix(w, f, up, down, (px0, px1), g).to(like.device, like.dtype)
+    return m_h, m_w
+
+
+def _apply(m_h: torch.Tensor | None, x: torch.Tensor, m_w: torch.Tensor | None, transpose: bool = False) -> torch.Tensor:
+    """m_h @ x @ m_wᵀ over the last two axes (or m_hᵀ @ x @ m_w), skipping identity (None) matrices."""
+    if m_h is None:
+        return x
+    if transpose:
+        return m_h.t() @ (x @ m_w)
+    return m_h @ (x @ m_w.t())
+
+
+def _separable_filtered_lrelu(x, up_h, up_w, down_h, down_w, slope: float, gain: float, clamp: float | None,
+                              with_slopes: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The fused op's forward: (output, the activation's derivative code per upsampled pixel, or None).
+
+    Code (uint8): 1 where the leaky ReLU had slope 1 (u > 0, its own rule), +2 where the clamp cut.
+    """
+    a = F.leaky_relu(_apply(up_h, x, up_w), slope).mul_(gain)  # [N, C, H·up + pad, W·up + pad]
+    code = (a > 0).to(torch.uint8) if with_slopes else None
+    if clamp is not None:
+        if with_slopes:
+            code.add_((a.abs() > clamp).to(torch.uint8).mul_(2))
+        a = a.clamp_(-clamp, clamp)
+    return _apply(down_h, a, down_w), code  # [N, C, H_out, W_out]
+
+
+class _SeparableFilteredLReLU(torch.autograd.Function):
+    """×up with f_up, leaky ReLU·gain, clamp, f_down and ÷down as one op, all filters separable.
+
+    Every step but the activation is linear, so the backward pass needs only the activation's
+    derivative at each upsampled pixel: it keeps one byte per pixel, where autograd over the
+    composition keeps three or four float copies of the upsampled map (most of StyleGAN3's memory).
+    """
+
+    @staticmethod
+    def forward(ctx, x, up_h, up_w, down_h, down_w, slope: float, gain: float, clamp: float | None):
+        y, code = _separable_filtered_lrelu(x, up_h, up_w, down_h, down_w, slope, gain, clamp, True)
+        ctx.slope, ctx.gain = slope, gain
+        ctx.save_for_backward(code, up_h, up_w, down_h, down_w)
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        code, up_h, up_w, down_h, down_w = ctx.saved_tensors
+        cast = [None if m is None else m.to(grad.dtype) for m in (up_h, up_w, down_h, down_w)]
+        grad_a = _apply(cast[2], grad, cast[3], transpose=True)
+        gain, slope = ctx.gain, ctx.slope
+        # d(activation)/du: gain where u > 0, slope·gain elsewhere, 0 where clamped (code ≥ 2)
+        slopes = torch.where(code < 2, (code & 1).to(grad.dtype).mul_(gain - slope * gain).add_(slope * gain), 0)
+        return _apply(cast[0], grad_a.mul_(slopes), cast[1], transpose=True), None, None, None, None, None, None, None
+
+
 def filtered_lrelu(x: torch.Tensor, f_up: torch.Tensor | None, f_down: torch.Tensor | None, bias: torch.Tensor | None = None,
                    up: int = 1, down: int = 1, padding: int | Padding = 0, gain: float = math.sqrt(2),
                    slope: float = 0.2, clamp: float | None = None) -> torch.Tensor:
-    """bias → ×up with f_up (gain up²) and `padding` → leaky ReLU·gain → clamp → f_down and ÷down."""
+    """bias → ×up with f_up (gain up²) and `padding` → leaky ReLU·gain → clamp → f_down and ÷down.
+
+    With separable (1-D or no) filters this runs as one memory-lean op (`_SeparableFilteredLReLU`;
+    first derivatives only, which is all StyleGAN3's G needs); 2-D filters (config R) compose upfirdn2d.
+    """
     if bias is not None:
         x = x + bias.to(x.dtype).view(1, -1, 1, 1)
+    if all(f is None or f.ndim == 1 for f in (f_up, f_down)):
+        up_h, up_w = _axis_matrices(x.shape[2], x.shape[3], f_up, up, 1, padding, up ** 2, x)
+        h_mid = x.shape[2] if up_h is None else up_h.shape[0]
+        w_mid = x.shape[3] if up_w is None else up_w.shape[0]
+        down_h, down_w = _axis_matrices(h_mid, w_mid, f_down, 1, down, 0, 1.0, x)
+        if not (torch.is_grad_enabled() and x.requires_grad):  # sampling: no slopes to keep
+            return _separable_filtered_lrelu(x, up_h, up_w, down_h, down_w, slope, gain, clamp, False)[0]
+        return _SeparableFilteredLReLU.apply(x, up_h, up_w, down_h, down_w, slope, gain, clamp)
     x = upfirdn2d(x, f_up, up=up, padding=padding, gain=up ** 2)
     x = F.leaky_relu(x, slope) * gain if slope != 1 else x * gain
     if clamp is not None:

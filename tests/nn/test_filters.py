@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import scipy.signal
 import torch
+from torch.nn import functional as F
 
 from gankit.nn.filters import blur_kernel, filtered_lrelu, lowpass_filter, upfirdn2d, upfirdn2d_reference
 
@@ -88,16 +89,40 @@ def test_upfirdn2d_without_a_filter_is_pad_and_subsample():
     assert upfirdn2d(x, None, up=2).shape == (1, 2, 12, 12)
 
 
-def test_filtered_lrelu_matches_the_composition_of_reference_ops():
+@pytest.mark.parametrize("radial", [True, False])  # 2-D down filter: composed ops; separable: the fused op
+def test_filtered_lrelu_matches_the_composition_of_reference_ops(radial):
     torch.manual_seed(1)
     x, bias = torch.randn(2, 3, 8, 8) * 3, torch.randn(3)
-    f_up, f_down = lowpass_filter(12, 4.0, 4.0, 32.0), lowpass_filter(12, 4.0, 4.0, 32.0, radial=True)
+    f_up, f_down = lowpass_filter(12, 4.0, 4.0, 32.0), lowpass_filter(12, 4.0, 4.0, 32.0, radial=radial)
     out = filtered_lrelu(x, f_up, f_down, bias, up=2, down=2, padding=(6, 5, 6, 5), clamp=2.0)
     y = upfirdn2d_reference(x + bias.view(1, -1, 1, 1), f_up, up=2, padding=(6, 5, 6, 5), gain=4)
     y = (torch.where(y >= 0, y, 0.2 * y) * math.sqrt(2)).clamp(-2, 2)
     y = upfirdn2d_reference(y, f_down, down=2)
     assert out.shape == y.shape
     assert torch.allclose(out, y, atol=1e-4)
+
+
+@pytest.mark.parametrize("up, down, clamp", [(2, 2, 2.0), (4, 2, None), (1, 1, 0.5)])
+def test_the_fused_separable_filtered_lrelu_has_the_gradients_of_the_composed_ops(up, down, clamp):
+    """Its hand-written backward (slopes kept as booleans) equals autograd through upfirdn2d, in float64."""
+    torch.manual_seed(2)
+    x = (torch.randn(2, 3, 7, 9, dtype=torch.float64) * 2).requires_grad_()
+    bias = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    f_up, f_down = (lowpass_filter(8, 3.0, 2.0, 16.0).double() for _ in range(2))
+    pad = (4, 3, 5, 2)
+    weight = torch.randn_like(filtered_lrelu(x, f_up, f_down, bias, up=up, down=down, padding=pad, clamp=clamp))
+
+    def composed():
+        y = upfirdn2d(x + bias.view(1, -1, 1, 1), f_up, up=up, padding=pad, gain=up ** 2)
+        y = (F.leaky_relu(y, 0.2) * math.sqrt(2))
+        return upfirdn2d(y if clamp is None else y.clamp(-clamp, clamp), f_down, down=down)
+
+    grads = []
+    for fn in (lambda: filtered_lrelu(x, f_up, f_down, bias, up=up, down=down, padding=pad, clamp=clamp), composed):
+        out = fn()
+        grads.append((out.detach(), *torch.autograd.grad((out * weight).sum(), (x, bias))))
+    for ours, ref in zip(*grads):
+        assert torch.allclose(ours, ref, rtol=1e-10, atol=1e-10)
 
 
 def test_upsampling_a_band_limited_signal_interpolates_it_at_pixel_centres():
