@@ -24,6 +24,7 @@ class DCGANGOptions(GOptions):
     base_channels: int = 128  # channels of the last hidden stage; doubling towards s0
     max_channels: int = 512
     c_embed_dim: int = 0  # 0 = c_dim
+    upsample: str = "transposed"  # transposed: 4×4 stride-2 transposed convs | resize: nearest ×2, then a 3×3 conv
 
 
 @dataclass
@@ -61,6 +62,8 @@ def init_dcgan_weights(module: nn.Module) -> None:
 class DCGANGenerator(Generator):
     def __init__(self, opts: DCGANGOptions) -> None:
         super().__init__()
+        if opts.upsample not in ("transposed", "resize"):
+            raise GankitError(f"G.upsample must be transposed or resize, got {opts.upsample!r}")
         copy_shape(self, opts)
         sizes = stage_sizes(opts.img_resolution)[::-1]  # [s0, ..., R/2]
         chans = [min(opts.base_channels * 2 ** (len(sizes) - 1 - i), opts.max_channels) for i in range(len(sizes))]
@@ -70,10 +73,17 @@ class DCGANGenerator(Generator):
         # (identical maths, 10x faster on CPU than ConvTranspose2d with a 1x1 input).
         self.project = nn.Linear(opts.z_dim + embed_dim, chans[0] * sizes[0] ** 2, bias=False)
         self.start_shape = (chans[0], sizes[0], sizes[0])
+
+        def up(c_in: int, c_out: int, bias: bool) -> list[nn.Module]:
+            """×2 upsampling conv: transposed (the paper's), or resize-convolution (no checkerboard, Odena et al. 2016)."""
+            if opts.upsample == "resize":
+                return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias)]
+            return [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias)]
+
         layers: list[nn.Module] = [nn.BatchNorm2d(chans[0]), nn.ReLU(True)]
         for c_in, c_out in zip(chans[:-1], chans[1:]):
-            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
-        layers += [nn.ConvTranspose2d(chans[-1], opts.img_channels, 4, 2, 1), nn.Tanh()]
+            layers += [*up(c_in, c_out, False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
+        layers += [*up(chans[-1], opts.img_channels, True), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         init_dcgan_weights(self)
 

@@ -139,3 +139,28 @@ def test_dcgan_sngan_arch_is_the_standard_cnn_depth():
     assert [s for *_, s in convs("dcgan")[1]] == [2, 2]
     with pytest.raises(GankitError, match="D.arch must be dcgan or sngan"):
         convs("resnet")
+
+
+def test_dcgan_resize_upsampling_has_no_checkerboard_bias():
+    """G.upsample=resize: nearest ×2 then a 3×3 conv. On a constant map its output is constant inside,
+    whatever the weights; a stride-2 transposed 4×4 conv gives even and odd pixels different taps."""
+    from gankit.models.dcgan import DCGANGenerator, DCGANGOptions
+
+    def last_stage(upsample):  # [upsampling conv(s), Tanh] of a fresh G
+        G = DCGANGenerator(DCGANGOptions(img_resolution=28, img_channels=1, z_dim=4, base_channels=4,
+                                         upsample=upsample))
+        assert G(torch.randn(3, 4)).shape == (3, 1, 28, 28)
+        return G, G.net[-3:] if upsample == "resize" else G.net[-2:]
+
+    torch.manual_seed(0)
+    constant = torch.full((1, 4, 14, 14), 0.1)
+    with torch.no_grad():
+        G, stage = last_stage("resize")
+        assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in G.modules())
+        inside = stage(constant)[0, 0, 1:-1, 1:-1]
+        assert torch.allclose(inside, inside[0, 0].expand_as(inside), atol=1e-6)
+        _, stage = last_stage("transposed")
+        inside = stage(constant)[0, 0, 1:-1, 1:-1]
+        assert (inside[0::2, 0::2] - inside[1::2, 1::2]).abs().min() > 1e-4  # the checkerboard
+    with pytest.raises(GankitError, match="G.upsample must be transposed or resize"):
+        last_stage("bilinear")
