@@ -122,13 +122,10 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 
     banded matrix products (one per axis), which fold in the zero insertion, padding and striding
     and are several times faster on CPU than depthwise convolutions.
     """
-    px0, px1, py0, py1 = _pad4(padding)
     if f is None or f.ndim == 1:
-        f = None if f is None else f.to(torch.float32)
-        g = math.sqrt(gain)
-        m_w = resampling_matrix(x.shape[3], f, up, down, (px0, px1), g).to(x.device, x.dtype)  # [W_out, W]
-        m_h = resampling_matrix(x.shape[2], f, up, down, (py0, py1), g).to(x.device, x.dtype)  # [H_out, H]
-        return m_h @ (x @ m_w.t())  # [N, C, H_out, W_out]
+        m_h, m_w = _axis_matrices(x.shape[2], x.shape[3], f, up, down, padding, gain, x)
+        return _apply(m_h, x, m_w)  # [N, C, H_out, W_out]
+    px0, px1, py0, py1 = _pad4(padding)
     channels = x.shape[1]
     x = F.pad(_zero_insert(x, up), [px0, px1, py0, py1])  # negative padding crops
     weight = (f * gain).to(x.dtype).flip([0, 1])[None, None].expand(channels, 1, *f.shape)  # true convolution
@@ -163,7 +160,7 @@ def upfirdn2d_reference(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, do
 
 def _axis_matrices(h: int, w: int, f: torch.Tensor | None, up: int, down: int, padding: int | Padding,
                    gain: float, like: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """The (H_out×H, W_out×W) matrices of a separable upfirdn2d on an H×W map (None where an axis is the identity)."""
+    """The [H_out, H] and [W_out, W] matrices of a separable upfirdn2d on an H×W map (both None for the identity)."""
     px0, px1, py0, py1 = _pad4(padding)
     if f is None and up == down == 1 and gain == 1 and not any((px0, px1, py0, py1)):
         return None, None
@@ -222,7 +219,7 @@ class _SeparableFilteredLReLU(torch.autograd.Function):
         gain, slope = ctx.gain, ctx.slope
         # d(activation)/du: gain where u > 0, slope·gain elsewhere, 0 where clamped (code ≥ 2)
         slopes = torch.where(code < 2, (code & 1).to(grad.dtype).mul_(gain - slope * gain).add_(slope * gain), 0)
-        return _apply(cast[0], grad_a.mul_(slopes), cast[1], transpose=True), None, None, None, None, None, None, None
+        return _apply(cast[0], grad_a * slopes, cast[1], transpose=True), None, None, None, None, None, None, None
 
 
 def filtered_lrelu(x: torch.Tensor, f_up: torch.Tensor | None, f_down: torch.Tensor | None, bias: torch.Tensor | None = None,
