@@ -7,6 +7,7 @@
 #
 #   bash benchmarks/gpu.sh --fetch-wheels      # on a machine with PyPI: wheels -> benchmarks/wheels/
 #   bash benchmarks/gpu.sh                     # on the GPU machine (carry benchmarks/wheels along)
+#   bash benchmarks/gpu.sh --tests             # first the GPU checks of tests/gpu (own 150-s limit), then the cases
 #   DEVICE=cpu bash benchmarks/gpu.sh --dry-run   # tiny models on CPU: checks this script's logic
 #
 # Environment: PYTHON (default python3), DEVICE (default cuda), BUDGET_S (default 290), WHEELS, CASES (a
@@ -63,6 +64,15 @@ for dep in $DEPS; do
 done
 "$PY" -c "import torch; print('torch', torch.__version__, '| cuda', torch.cuda.is_available() and torch.cuda.get_device_name(0))" \
     || { echo "this Python has no torch"; exit 1; }
+
+if [ "${1:-}" = "--tests" ]; then  # pytest's summary lines and failures only (the image's pytest)
+    if "$PY" -c "import pytest" 2>/dev/null; then
+        timeout --kill-after=5 "${TESTS_LIMIT_S:-150}" "$PY" -m pytest -q -rf -p no:cacheprovider tests/gpu 2>&1 \
+            | grep -E "passed|failed|skipped|error|^FAILED|^E " | grep -v DEBUG | head -n 40
+    else
+        echo "tests/gpu: skipped (this Python has no pytest)"
+    fi
+fi
 
 START=$(date +%s)
 # case name | timeout s | gpu_bench.py arguments
