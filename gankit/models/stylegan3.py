@@ -28,6 +28,7 @@ from typing import Optional
 
 import numpy as np
 import torch
+import torch.utils.checkpoint
 from torch import nn
 from torch.nn import functional as F
 
@@ -67,6 +68,7 @@ class StyleGAN3GOptions(GOptions):
     resampling: str = "filtered"  # filtered (alias-free) | nearest (the aliasing baseline)
     mixing_prob: float = 0.0
     truncation_cutoff: Optional[int] = None  # ψ applies to ws[:cutoff] (null = all)
+    checkpoint_layers: bool = False  # recompute each layer in the backward pass: far less memory, more compute
 
 
 @dataclass
@@ -132,9 +134,9 @@ class SynthesisLayer(nn.Module):
                  in_rate: float, out_rate: float, in_cutoff: float, out_cutoff: float, in_half_width: float,
                  out_half_width: float, is_torgb: bool, is_critical: bool, conv_kernel: int = 3, filter_size: int = 6,
                  lrelu_upsampling: int = 2, radial: bool = False, conv_clamp: float | None = 256.0,
-                 magnitude_ema_kimg: float = 20.0, resampling: str = "filtered") -> None:
+                 magnitude_ema_kimg: float = 20.0, resampling: str = "filtered", checkpoint: bool = False) -> None:
         super().__init__()
-        self.is_torgb, self.is_critical = is_torgb, is_critical
+        self.is_torgb, self.is_critical, self.checkpoint = is_torgb, is_critical, checkpoint
         self.in_channels, self.out_channels, self.in_size, self.out_size = in_channels, out_channels, in_size, out_size
         self.conv_kernel = 1 if is_torgb else conv_kernel
         self.conv_clamp, self.magnitude_ema_nimg = conv_clamp, magnitude_ema_kimg * 1000
@@ -172,6 +174,12 @@ class SynthesisLayer(nn.Module):
             self.magnitude_ema.copy_(x.detach().float().square().mean().lerp(self.magnitude_ema, beta))
         input_gain = self.magnitude_ema.rsqrt()
         styles = self.affine(w)  # [N, C_in]
+        if self.checkpoint and torch.is_grad_enabled():  # keep x only; the backward pass recomputes the rest
+            return torch.utils.checkpoint.checkpoint(self._convolve, x, styles, input_gain, use_reentrant=False)
+        return self._convolve(x, styles, input_gain)
+
+    def _convolve(self, x: Tensor, styles: Tensor, input_gain: Tensor) -> Tensor:
+        """Modulated conv, bias and filtered leaky ReLU (no side effects, so it can be recomputed)."""
         if self.is_torgb:
             styles = styles / math.sqrt(self.in_channels * self.conv_kernel ** 2)
         x = modulated_conv2d_sg3(x, self.weight, styles, demodulate=not self.is_torgb, input_gain=input_gain)
@@ -213,7 +221,8 @@ class SynthesisNetwork(nn.Module):
                 is_torgb=i == opts.num_layers, is_critical=i >= opts.num_layers - opts.num_critical,
                 conv_kernel=1 if opts.config == "r" else 3, filter_size=opts.filter_size,
                 lrelu_upsampling=opts.lrelu_upsampling, radial=opts.config == "r", conv_clamp=opts.conv_clamp,
-                magnitude_ema_kimg=opts.magnitude_ema_kimg, resampling=opts.resampling))
+                magnitude_ema_kimg=opts.magnitude_ema_kimg, resampling=opts.resampling,
+                checkpoint=opts.checkpoint_layers))
         self.generator: torch.Generator | None = None  # the StyleGenerator API; SG3 has no noise inputs
 
     def forward(self, ws: Tensor, noise_mode: str = "none") -> Tensor:

@@ -153,3 +153,21 @@ def test_blur_sigma_fades_linearly_and_an_r_training_step_with_r1_blurs_d_input(
     assert trainer.G.synthesis.layers[0].magnitude_ema.item() != 1.0  # updated in training
     reals = seen[0][:8]  # uniform noise in [-1, 1] has mean |neighbour difference| 2/3; blurred, far less
     assert reals.diff(dim=-1).abs().mean() < 0.3
+
+
+def test_checkpointed_layers_give_the_same_images_gradients_and_magnitude_emas():
+    """G.checkpoint_layers=true recomputes each layer in the backward pass: identical numbers, one EMA update."""
+    def run(checkpoint):
+        torch.manual_seed(0)
+        G = StyleGAN3Generator(StyleGAN3GOptions(img_resolution=16, img_channels=3, z_dim=8, w_dim=8,
+                                                 mapping_layers=1, channel_base=256, channel_max=16, num_layers=3,
+                                                 checkpoint_layers=checkpoint))
+        img = G(torch.randn(2, 8, generator=torch.Generator().manual_seed(1)))
+        img.square().sum().backward()
+        emas = [layer.magnitude_ema.clone() for layer in G.synthesis.layers]
+        return img.detach(), [p.grad.clone() for p in G.parameters()], emas
+
+    (img, grads, emas), (img_ck, grads_ck, emas_ck) = run(False), run(True)
+    assert torch.equal(img, img_ck)
+    assert all(torch.allclose(a, b, rtol=1e-5, atol=1e-7) for a, b in zip(grads, grads_ck))
+    assert all(torch.equal(a, b) for a, b in zip(emas, emas_ck))  # updated once, not again when recomputed
