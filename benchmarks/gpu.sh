@@ -15,7 +15,8 @@
 # for --dry-run DRY_LIMIT_SCALE (time limits x10 by default) and BUDGET_S_DRY (default 3000).
 # Cases: DCGAN 64 px (the PyTorch DCGAN example's widths, batch 128); StyleGAN2 256 px in the
 # FFHQ-U-256 ablation configuration (ADA 'paper256': batch 64, channel base 16384, minibatch-stddev
-# group 8, 8 mapping layers, gamma 1; accumulated in rounds of 32); SG3-T 128 px (batch 32). The
+# group 8, 8 mapping layers, gamma 1; accumulated in rounds of 32); SG3-T 128 px (batch 32; also with
+# G.checkpoint_layers=true). The
 # StyleGAN cases report "skipped: preset not present" where this tree has no such preset.
 set -u
 cd "$(dirname "$0")/.."
@@ -113,5 +114,6 @@ run_case sg2-256-bf16          45 "${SG2_256[@]}" --precision bf16
 run_case sg2-256-fp16          45 "${SG2_256[@]}" --precision fp16  # the official runs' precision
 run_case sg3t-128-fp32         35 "${SG3T_128[@]}" --precision fp32
 run_case sg3t-128-bf16         35 "${SG3T_128[@]}" --precision bf16
+run_case sg3t-128-bf16-ckpt    35 "${SG3T_128[@]}" --precision bf16 --set G.checkpoint_layers=true
 run_case sg3t-128-bf16-compile 120 "${SG3T_128[@]}" --precision bf16 --compile
 echo "total $(( $(date +%s) - START )) s"

@@ -1,8 +1,8 @@
 """Checks that need a CUDA GPU (all skipped without one; CI has none).
 
 fp16 with gradient scalers (and its checkpoint), bf16 on every generator family, GPU maths equal to
-CPU maths, channels-last with the data set held on the GPU, torch.compile, and two DDP ranks on CUDA
-tensors with SyncBatchNorm. One GPU cannot host two NCCL ranks (NCCL refuses a duplicate GPU), so
+CPU maths, channels-last with the data set held on the GPU, torch.compile, two DDP ranks on CUDA
+tensors with SyncBatchNorm, equivariance metrics, and StyleGAN3's checkpointed layers' memory. One GPU cannot host two NCCL ranks (NCCL refuses a duplicate GPU), so
 the two ranks share the GPU through gloo, which also all-reduces CUDA tensors: that exercises DDP's
 GPU path and SyncBatchNorm; NCCL itself needs a machine with two GPUs.
 
@@ -128,3 +128,16 @@ def test_equivariance_of_a_stylegan3_measures_the_same_on_gpu_and_cpu():
     on_gpu = equivariance(G.cuda(), n=8)
     for metric, value in on_cpu.items():  # above 80 dB both sit at float32 rounding: equal enough
         assert abs(min(on_gpu[metric], 80) - min(value, 80)) < 0.5, (metric, on_gpu[metric], value)
+
+
+def test_checkpointed_stylegan3_layers_need_less_gpu_memory():
+    peaks = {}
+    for flag in ("false", "true"):
+        trainer = Trainer(tiny_config("stylegan3-t", "device=cuda", f"G.checkpoint_layers={flag}", steps=1, batch=8),
+                          data=data(16))
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        trainer.train()
+        peaks[flag] = torch.cuda.max_memory_allocated()
+        del trainer
+    assert peaks["true"] < peaks["false"], peaks
