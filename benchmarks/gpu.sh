@@ -16,8 +16,7 @@
 # Cases: DCGAN 64 px (the PyTorch DCGAN example's widths, batch 128); StyleGAN2 256 px in the
 # FFHQ-U-256 ablation configuration (ADA 'paper256': batch 64, channel base 16384, minibatch-stddev
 # group 8, 8 mapping layers, gamma 1; accumulated in rounds of 32); SG3-T 128 px (batch 32; also with
-# G.checkpoint_layers=true). The
-# StyleGAN cases report "skipped: preset not present" where this tree has no such preset.
+# G.checkpoint_layers=true). The StyleGAN cases report "skipped: preset not present" where this tree has no such preset.
 set -u
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
