@@ -22,7 +22,7 @@ def test_seed_presets_encode_the_seed_loops():
     wgan = load_config("seed-wgan")
     assert (wgan.n_critic, wgan.d_reuse_real, wgan.reg.clip.value, wgan.optim.D.name, wgan.optim.D.lr) == (5, True, 0.01, "rmsprop", 5e-5)
     gp = load_config("wgan-gp")
-    assert (gp.reg.gp.weight, gp.n_critic, gp.optim.G.betas, gp.D["norm"]) == (10.0, 5, [0.0, 0.9], "none")
+    assert (gp.reg.gp.weight, gp.n_critic, gp.optim.G.betas, gp.D["norm"]) == (10.0, 5, [0.0, 0.9], "layer")  # per-sample norm
 
 
 def test_base_inheritance_and_overrides():
