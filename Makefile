@@ -45,7 +45,7 @@ test-all: venv data browser
 	$(PY) -m pytest -q --durations=25 -m '' $(PYTEST_ARGS)
 
 bench: venv data
-	$(PY) benchmarks/throughput.py
+	$(PY) benchmarks/throughput.py --seconds 10
 
 clean:
 	rm -rf runs .pytest_cache

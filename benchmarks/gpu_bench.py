@@ -54,7 +54,7 @@ def run_case(args: argparse.Namespace) -> dict:
         overrides += TINY.get(load_config(args.preset).model, [])
     cfg = load_config(args.preset, overrides)
     data = synthetic_images(max(4 * args.batch, 64), 3, args.resolution, args.device)
-    trainer = Trainer(cfg, data=data)
+    trainer = Trainer(cfg, data=data).start()
     is_cuda = trainer.device.type == "cuda"
 
     def sync() -> None:

@@ -32,7 +32,7 @@ from gankit.data import load_dataset
 from gankit.metrics.evaluate import EvalContext, GeneratorSource, evaluate, parse_metrics
 from gankit.training.trainer import Trainer
 from reference_loop import DEFAULT_ROOT, DCGAN_Generator, _cpu_name, load_fashion_mnist, run_reference
-from throughput import BATCH, OVERRIDES, PRESETS
+from throughput import BATCH, OVERRIDES, SAME_MATHS as PRESETS
 
 Snapshots = list[tuple[float, torch.nn.Module]]  # (seconds of training, generator copy)
 
@@ -69,7 +69,7 @@ def reference_snapshots(model: str, seconds: float, every: float, data: tuple) -
 
 def gankit_snapshots(preset: str, seconds: float, every: float, data) -> Snapshots:
     """Train `preset` for `seconds` with Trainer.step(), copying its generator every `every` seconds of training."""
-    trainer = Trainer(load_config(preset, OVERRIDES), data=data)
+    trainer = Trainer(load_config(preset, OVERRIDES), data=data).start()
     trainer.step()  # warm-up, untimed, as the reference
     kept: Snapshots = []
     start, next_snapshot = time.perf_counter(), every

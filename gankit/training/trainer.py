@@ -200,13 +200,19 @@ class Trainer:
             cfg.kimg is not None and self.state.cur_nimg >= cfg.kimg * 1000) or (
             cfg.seconds is not None and distributed.rank0_decides(self.elapsed() >= cfg.seconds))
 
-    def train(self) -> "Trainer":
-        """Run steps until `steps` or `kimg` is reached; Ctrl-C saves a checkpoint first."""
+    def start(self) -> "Trainer":
+        """Write the run's config and start the clock and the hooks (schedules, logs); `train()` calls it,
+        and code that drives `step()` itself must call it first."""
         if self.run_dir is not None and self.rank == 0:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.yaml").write_text(to_yaml(self.cfg))
         self._start_time = time.perf_counter()
         self._call("on_start")
+        return self
+
+    def train(self) -> "Trainer":
+        """Run steps until `steps` or `kimg` is reached; Ctrl-C saves a checkpoint first."""
+        self.start()
         try:
             while not self.done():
                 self.step()
