@@ -212,7 +212,7 @@ class StyleSynthesis(nn.Module):
             self.upsamples.append(False)
             self.epilogues.append(StyleEpilogue(ch(r), opts.w_dim, r))
         self.to_rgb = EqualizedConv2d(ch(opts.img_resolution), opts.img_channels, 1)
-        self.register_buffer("blur_filter", make_filter([1, 2, 1]))
+        self.register_buffer("blur_filter", make_filter([1, 2, 1]), persistent=False)
         self.generator: torch.Generator | None = None
 
     def forward(self, ws: Tensor, noise_mode: str = "random") -> Tensor:
@@ -261,7 +261,7 @@ class DownConv2d(EqualizedConv2d):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True, gain: float = 1.0,
                  activation: str = "linear", filter_taps: tuple = (1, 3, 3, 1)) -> None:
         super().__init__(in_channels, out_channels, kernel_size, bias=bias, gain=gain, activation=activation)
-        self.register_buffer("resample_filter", make_filter(filter_taps))
+        self.register_buffer("resample_filter", make_filter(filter_taps), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
         k, fk = self.weight.shape[-1], self.resample_filter.shape[-1]
@@ -352,7 +352,7 @@ class StyleGANDiscriminator(Discriminator):
         self.convs0 = nn.ModuleList(EqualizedConv2d(ch(2 ** r), ch(2 ** r), 3, activation="lrelu") for r in range(log2, 2, -1))
         self.convs1 = nn.ModuleList(EqualizedConv2d(ch(2 ** r), ch(2 ** (r - 1)), 3, activation="lrelu")
                                     for r in range(log2, 2, -1))
-        self.register_buffer("blur_filter", make_filter([1, 2, 1]))
+        self.register_buffer("blur_filter", make_filter([1, 2, 1]), persistent=False)
         self.epilogue = DEpilogue(ch(4), opts.c_dim, opts.mbstd_group_size, opts.mbstd_num_channels, opts.conv_clamp)
 
     def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:  # [N, C, R, R] -> [N]

@@ -63,7 +63,7 @@ class SynthesisBlock(nn.Module):
         self.torgb = ModulatedConv2d(out_channels, img_channels, w_dim, resolution, kernel_size=1, demodulate=False,
                                      use_noise=False, activation="linear", conv_clamp=conv_clamp)
         self.num_conv = 1 if self.first else 2
-        self.register_buffer("resample_filter", make_filter([1, 3, 3, 1]))
+        self.register_buffer("resample_filter", make_filter([1, 3, 3, 1]), persistent=False)
 
     def forward(self, x: Tensor | None, img: Tensor | None, ws: Tensor, noise_mode: str,
                 generator: torch.Generator | None) -> tuple[Tensor, Tensor]:

@@ -66,8 +66,14 @@ def model_tensors(models: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
 
 
 def load_model(model: nn.Module, tensors: dict[str, torch.Tensor], prefix: str, source: Path) -> None:
-    """Load the `prefix.` tensors into `model`, strictly; a mismatch names the checkpoint."""
+    """Load the `prefix.` tensors into `model`, strictly; a mismatch names the checkpoint.
+
+    Buffers the model rebuilds from its config (non-persistent: FIR filters) are not saved; copies
+    that older checkpoints hold are ignored.
+    """
+    rebuilt = {name for name, _ in model.named_buffers()} - set(model.state_dict())
     sub = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+    sub = {k: v for k, v in sub.items() if k not in rebuilt}
     try:
         model.load_state_dict(sub, strict=True)
     except RuntimeError as err:

@@ -11,7 +11,7 @@ from gankit.models import build_models, resolve_model_options
 from gankit.models.stylegan import MappingNetwork, ResidualDiscriminator, StyleEpilogue, check_resolution
 from gankit.training import Trainer
 from gankit.training.trainer import build_optimizer
-from gankit.training.checkpoint import load_checkpoint
+from gankit.training.checkpoint import load_checkpoint, load_model
 from tests.conftest import TINY, tiny_config, tiny_images
 
 
@@ -157,16 +157,22 @@ def test_resolutions_are_powers_of_two_from_8_to_1024():
 
 
 def test_checkpoint_round_trip_and_exact_resume(tmp_path):
-    """Every buffer (w_avg, pl_mean, noise constants, filters) survives a checkpoint, and a resumed run
-    continues exactly (mixing, noise and path-length draws come from the saved RNG streams)."""
+    """Every saved buffer (w_avg, pl_mean, noise constants) survives a checkpoint, FIR filters are rebuilt
+    rather than saved, and a resumed run continues exactly (mixing, noise and path-length draws come
+    from the saved RNG streams)."""
     extra = ["reg.pl.interval=2", "reg.r1.interval=2", "ema.kimg=0.01", "augment.diffaugment=color,translation,cutout"]
     data = tiny_images(resolution=8)
     straight = Trainer(tiny_config("stylegan2", *extra, steps=4), data=data).train()
     first = Trainer(tiny_config("stylegan2", *extra, "checkpoint.kimg=0", steps=2), tmp_path / "run", data=data).train()
     checkpoint = load_checkpoint(tmp_path / "run")
     for name, model in first.models().items():
-        for key, buffer in model.named_buffers():
+        for key, buffer in model.state_dict(keep_vars=True).items():
             assert torch.equal(checkpoint.tensors[f"{name}.{key}"], buffer), key
+        assert not [key for key in checkpoint.tensors if key.endswith("_filter")]
+    older = dict(checkpoint.tensors, **{"G.synthesis.blocks.0.resample_filter": torch.ones(4, 4) / 16})
+    load_model(first.G, older, "G", tmp_path)  # checkpoints that still hold 2-D filter copies load
+    with pytest.raises(GankitError, match="does not fit"):
+        load_model(first.G, dict(checkpoint.tensors, **{"G.no_such_tensor": torch.ones(1)}), "G", tmp_path)
     assert "G.pl_mean" in checkpoint.tensors and float(checkpoint.tensors["G.pl_mean"]) > 0
     assert "G.mapping.w_avg" in checkpoint.tensors and "G_ema.synthesis.blocks.1.conv0.noise_const" in checkpoint.tensors
     resumed = Trainer.resume(tmp_path / "run", ["steps=4"], data=data).train()
