@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
         model_flops = flops * gk_med / batch  # FLOP/s at the median speed
         gpu_cell = f" {max(r['gpu_peak_mib'] for r in gk_runs):.0f} |" if gpu else ""
         print(f"| {preset} | {batch} | {args.precision} | {'yes' if args.compile else 'no'} | {model} ({kind}) | "
-              f"{ref_med:.0f} | {gk_med:.0f} | {gk_med / ref_med:.2f}x | {model_flops / 1e9:.1f} "
+              f"{ref_med:.0f} | {gk_med:.0f} | {gk_med / ref_med:.3g}x | {model_flops / 1e9:.1f} "
               f"({100 * model_flops / ceiling:.0f} %) | {args.repeats} | {rss_cell} |{gpu_cell}", flush=True)
         report["presets"][preset] = {
             "reference_model": model, "reference_kind": kind, "batch_size": batch,
