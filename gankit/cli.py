@@ -29,7 +29,7 @@ def train(
     """Train a GAN: `gankit train dcgan steps=2000 --out runs/dcgan`."""
     from gankit.training import Trainer
     from gankit.training.checkpoint import list_checkpoints
-    from gankit.training.distributed import init_from_env, shutdown
+    from gankit.training.distributed import describe_processes, init_from_env, shutdown
 
     env = init_from_env()  # torchrun: join the process group; one process: nothing
     say = typer.echo if env.rank == 0 else (lambda _: None)
@@ -51,7 +51,8 @@ def train(
         if list_checkpoints(out):
             raise GankitError(f"{out} already holds a run; continue it with --resume {out} or choose another --out")
         trainer = Trainer(cfg, out)
-        say(f"training {config} into {out}")
+        where = f" on {describe_processes(env.world, cfg.batch_size)}" if env.world > 1 else ""
+        say(f"training {config} into {out}{where}")
     trainer.train()
     shutdown()
     say(f"done: {trainer.state.step} steps, {trainer.state.cur_nimg / 1000:.1f} kimg -> {trainer.run_dir}")

@@ -21,7 +21,8 @@ def test_train_sample_resume(monkeypatch, capsys, tmp_path):
     assert "done: 3 steps" in out
     for name in ("config.yaml", "log.jsonl", "loss.png", "summary.md", "checkpoints/latest"):
         assert (run_dir / name).exists(), name
-    assert "# gankit run: dcgan on digits" in (run_dir / "summary.md").read_text()
+    summary = (run_dir / "summary.md").read_text()
+    assert "# gankit run: dcgan on digits" in summary and "- device: cpu; 1 process" in summary
     code, out, err = run(monkeypatch, capsys, "sample", run_dir, "-n", 6, "--class", 3, "--out", tmp_path / "s.png", "--npy")
     assert code == 0, err
     assert np.load(tmp_path / "s.npy").shape == (6, 1, 8, 8)

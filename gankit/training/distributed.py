@@ -67,6 +67,14 @@ def init_from_env() -> DistEnv:
     return env
 
 
+def describe_processes(world: int, global_batch: int) -> str:
+    """'1 process', or '2 processes (DDP over gloo, 8 images per process per step)'."""
+    if world == 1:
+        return "1 process"
+    backend = dist.get_backend() if dist.is_initialized() else "no process group"
+    return f"{world} processes (DDP over {backend}, {global_batch // world} images per process per step)"
+
+
 def shutdown() -> None:
     """Leave the process group (after training)."""
     if dist.is_initialized():

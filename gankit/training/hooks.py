@@ -20,7 +20,7 @@ from gankit.config import TrainConfig
 from gankit.errors import GankitError
 from gankit.losses import clip_weights
 from gankit.training.ema import ema_beta, update_ema
-from gankit.training.distributed import mean_over_ranks
+from gankit.training.distributed import describe_processes, mean_over_ranks
 
 if TYPE_CHECKING:
     from gankit.training.trainer import Trainer
@@ -265,6 +265,7 @@ class SummaryHook(Hook):
             f"- steps: {t.state.step} generator steps, {t.state.cur_nimg / 1000:.1f} kimg shown to D",
             f"- training time: {t.elapsed():.1f} s; median speed {np.median(speeds) if speeds else float('nan'):.1f} images/s",
             f"- loss: {cfg.loss}, n_critic {cfg.n_critic}, batch {cfg.batch_size}, seed {cfg.seed}",
+            f"- device: {t.device}; " + describe_processes(t.world, t.batch_size),
             "- final losses: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith(("loss/", "reg/"))),
             f"- G parameters: {sum(p.numel() for p in t.G.parameters()):,}; D parameters: {sum(p.numel() for p in t.D.parameters()):,}",
             "", "Files: `config.yaml` (resolved config), `log.jsonl`, `metrics.jsonl` + `metrics.png` (eval.kimg > 0), `loss.png`, `samples/`, `checkpoints/`.", "",

@@ -7,6 +7,7 @@ with each other and with single-process runs of the same global batch.
 from __future__ import annotations
 
 import os
+import socket
 import shutil
 import subprocess
 import sys
@@ -143,3 +144,24 @@ def test_torchrun_launches_two_ranks(tmp_path):
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (out / "checkpoints" / "latest").exists() and (out / "config.yaml").exists()
+
+
+@pytest.mark.slow
+def test_two_nodes_meet_through_torchrun_rendezvous(tmp_path):
+    """Multi-node: two torchrun launchers (one process each) meet at a c10d rendezvous on this host;
+    one rank 0 writes the run and its summary names the two processes."""
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "run"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).parents[2]))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1",
+           "--rdzv_backend", "c10d", "--rdzv_endpoint", f"localhost:{port}", "--rdzv_id", "gankit-test",
+           "-m", "gankit", "train", "toy-gan", "steps=3", "batch_size=16", "log.progress=false", "--out", str(out)]
+    nodes = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [node.communicate(timeout=240) for node in nodes]
+    for node, (_, err) in zip(nodes, results):
+        assert node.returncode == 0, err[-2000:]
+    said = "".join(stdout for stdout, _ in results)
+    assert said.count("training toy-gan") == 1 and "on 2 processes (DDP over gloo, 8 images per process" in said
+    assert "2 processes (DDP over gloo" in (out / "summary.md").read_text()
