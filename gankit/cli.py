@@ -30,6 +30,7 @@ def train(
     from gankit.training import Trainer
     from gankit.training.checkpoint import list_checkpoints
     from gankit.training.distributed import describe_processes, init_from_env, shutdown
+    from gankit.training.speed import speed_notes
 
     env = init_from_env()  # torchrun: join the process group; one process: nothing
     say = typer.echo if env.rank == 0 else (lambda _: None)
@@ -53,6 +54,8 @@ def train(
         trainer = Trainer(cfg, out)
         where = f" on {describe_processes(env.world, cfg.batch_size)}" if env.world > 1 else ""
         say(f"training {config} into {out}{where}")
+    for note in speed_notes(trainer.cfg.speed.precision, trainer.cfg.speed.compile, trainer.device):
+        say(f"note: {note}")
     trainer.train()
     shutdown()
     say(f"done: {trainer.state.step} steps, {trainer.state.cur_nimg / 1000:.1f} kimg -> {trainer.run_dir}")

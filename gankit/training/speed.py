@@ -68,6 +68,26 @@ class Precision:
                 scaler.load_state_dict(state[net])
 
 
+def cpu_has_native_bf16() -> bool | None:
+    """Whether this CPU multiplies bf16 in hardware (AVX-512 BF16 or AMX); None where torch cannot tell."""
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    if None in checks:
+        return None
+    return any(check() for check in checks)
+
+
+def speed_notes(precision: str, compile_networks: bool, device: torch.device) -> list[str]:
+    """One-line notes for the user about speed settings that may surprise: emulated bf16, compile time."""
+    notes = []
+    if precision == "bf16" and device.type == "cpu" and cpu_has_native_bf16() is False:
+        notes.append("this CPU has no native bf16 (AVX-512 BF16 or AMX): torch emulates bf16 matrix products, "
+                     "usually slower than speed.precision=fp32")
+    if compile_networks:
+        notes.append("speed.compile: the first steps compile G and D (minutes for the StyleGAN families); "
+                     "on CPUs compiled steps are often no faster (BENCHMARKS.md)")
+    return notes
+
+
 def has_conv(module: nn.Module) -> bool:
     """True when the module holds a 4-D (convolution) weight."""
     return any(p.dim() == 4 for p in module.parameters())

@@ -54,3 +54,16 @@ def test_compiled_training_matches_eager():
     ours, ref = final_weights("speed.compile=true", preset="seed-gan"), final_weights(preset="seed-gan")
     for key in ref:
         assert torch.allclose(ours[key], ref[key], rtol=1e-3, atol=1e-4), key
+
+
+def test_speed_notes_warn_of_emulated_bf16_and_compile_time(monkeypatch):
+    from gankit.training import speed
+
+    assert speed.cpu_has_native_bf16() in (True, False, None)  # this machine's answer, whatever it is
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.setattr(speed, "cpu_has_native_bf16", lambda: False)
+    assert "no native bf16" in speed.speed_notes("bf16", False, cpu)[0]
+    assert speed.speed_notes("bf16", False, gpu) == [] and speed.speed_notes("fp32", False, cpu) == []
+    monkeypatch.setattr(speed, "cpu_has_native_bf16", lambda: True)
+    assert speed.speed_notes("bf16", False, cpu) == []
+    assert "compile G and D" in speed.speed_notes("fp32", True, cpu)[0]
