@@ -126,10 +126,14 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 
         m_h, m_w = _axis_matrices(x.shape[2], x.shape[3], f, up, down, padding, gain, x)
         return _apply(m_h, x, m_w)  # [N, C, H_out, W_out]
     px0, px1, py0, py1 = _pad4(padding)
-    channels = x.shape[1]
     x = F.pad(_zero_insert(x, up), [px0, px1, py0, py1])  # negative padding crops
-    weight = (f * gain).to(x.dtype).flip([0, 1])[None, None].expand(channels, 1, *f.shape)  # true convolution
-    return F.conv2d(x, weight, stride=down, groups=channels)
+    return F.conv2d(x, _depthwise_kernel(f, gain, x), stride=down, groups=x.shape[1])
+
+
+def _depthwise_kernel(f: torch.Tensor, gain: float, like: torch.Tensor) -> torch.Tensor:
+    """The 2-D filter f·gain as a depthwise conv2d weight [C, 1, k, k] for `like` [N, C, H, W]
+    (flipped: conv2d correlates, upfirdn2d convolves)."""
+    return (f * gain).to(like.device, like.dtype).flip([0, 1])[None, None].expand(like.shape[1], 1, *f.shape)
 
 
 def upfirdn2d_reference(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 1,
@@ -180,8 +184,31 @@ def _apply(m_h: torch.Tensor | None, x: torch.Tensor, m_w: torch.Tensor | None, 
     return m_h @ (x @ m_w.t())
 
 
-def _separable_filtered_lrelu(x, up_h, up_w, down_h, down_w, slope: float, gain: float, clamp: float | None,
-                              with_slopes: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+class _Down:
+    """filtered_lrelu's last stage, f_down and ÷down: two banded matrices (separable filter) or a
+    strided depthwise convolution (2-D filter, config R's radial ones); its forward and its adjoint."""
+
+    def __init__(self, m_h: torch.Tensor | None, m_w: torch.Tensor | None, kernel: torch.Tensor | None, stride: int):
+        self.m_h, self.m_w, self.kernel, self.stride = m_h, m_w, kernel, stride
+
+    def tensors(self) -> tuple:
+        return self.m_h, self.m_w, self.kernel
+
+    def __call__(self, a: torch.Tensor) -> torch.Tensor:
+        if self.kernel is None:
+            return _apply(self.m_h, a, self.m_w)
+        return F.conv2d(a, self.kernel.to(a.dtype), stride=self.stride, groups=a.shape[1])
+
+    def adjoint(self, grad: torch.Tensor, a_shape: torch.Size) -> torch.Tensor:
+        if self.kernel is None:
+            cast = [None if m is None else m.to(grad.dtype) for m in (self.m_h, self.m_w)]
+            return _apply(cast[0], grad, cast[1], transpose=True)
+        return torch.nn.grad.conv2d_input(a_shape, self.kernel.to(grad.dtype), grad, stride=self.stride,
+                                          groups=a_shape[1])
+
+
+def _fused_filtered_lrelu(x, up_h, up_w, down: _Down, slope: float, gain: float, clamp: float | None,
+                          with_slopes: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The fused op's forward: (output, the activation's derivative code per upsampled pixel, or None).
 
     Code (uint8): 1 where the leaky ReLU had slope 1 (u > 0, its own rule), +2 where the clamp cut.
@@ -192,11 +219,11 @@ def _separable_filtered_lrelu(x, up_h, up_w, down_h, down_w, slope: float, gain:
         if with_slopes:
             code.add_((a.abs() > clamp).to(torch.uint8).mul_(2))
         a = a.clamp_(-clamp, clamp)
-    return _apply(down_h, a, down_w), code  # [N, C, H_out, W_out]
+    return down(a), code  # [N, C, H_out, W_out]
 
 
-class _SeparableFilteredLReLU(torch.autograd.Function):
-    """×up with f_up, leaky ReLU·gain, clamp, f_down and ÷down as one op, all filters separable.
+class _FusedFilteredLReLU(torch.autograd.Function):
+    """×up with a separable f_up, leaky ReLU·gain, clamp, f_down (separable or 2-D) and ÷down as one op.
 
     Every step but the activation is linear, so the backward pass needs only the activation's
     derivative at each upsampled pixel: it keeps one byte per pixel, where autograd over the
@@ -204,22 +231,24 @@ class _SeparableFilteredLReLU(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, up_h, up_w, down_h, down_w, slope: float, gain: float, clamp: float | None):
-        y, code = _separable_filtered_lrelu(x, up_h, up_w, down_h, down_w, slope, gain, clamp, True)
-        ctx.slope, ctx.gain = slope, gain
-        ctx.save_for_backward(code, up_h, up_w, down_h, down_w)
+    def forward(ctx, x, up_h, up_w, down_h, down_w, down_kernel, stride: int, slope: float, gain: float,
+                clamp: float | None):
+        down = _Down(down_h, down_w, down_kernel, stride)
+        y, code = _fused_filtered_lrelu(x, up_h, up_w, down, slope, gain, clamp, True)
+        ctx.slope, ctx.gain, ctx.stride, ctx.a_shape = slope, gain, stride, code.shape
+        ctx.save_for_backward(code, up_h, up_w, *down.tensors())
         return y
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        code, up_h, up_w, down_h, down_w = ctx.saved_tensors
-        cast = [None if m is None else m.to(grad.dtype) for m in (up_h, up_w, down_h, down_w)]
-        grad_a = _apply(cast[2], grad, cast[3], transpose=True)
+        code, up_h, up_w, down_h, down_w, down_kernel = ctx.saved_tensors
+        grad_a = _Down(down_h, down_w, down_kernel, ctx.stride).adjoint(grad, ctx.a_shape)
         gain, slope = ctx.gain, ctx.slope
         # d(activation)/du: gain where u > 0, slope·gain elsewhere, 0 where clamped (code ≥ 2)
         slopes = torch.where(code < 2, (code & 1).to(grad.dtype).mul_(gain - slope * gain).add_(slope * gain), 0)
-        return _apply(cast[0], grad_a * slopes, cast[1], transpose=True), None, None, None, None, None, None, None
+        up_h, up_w = [None if m is None else m.to(grad.dtype) for m in (up_h, up_w)]
+        return (_apply(up_h, grad_a * slopes, up_w, transpose=True),) + (None,) * 9
 
 
 def filtered_lrelu(x: torch.Tensor, f_up: torch.Tensor | None, f_down: torch.Tensor | None, bias: torch.Tensor | None = None,
@@ -227,19 +256,26 @@ def filtered_lrelu(x: torch.Tensor, f_up: torch.Tensor | None, f_down: torch.Ten
                    slope: float = 0.2, clamp: float | None = None) -> torch.Tensor:
     """bias → ×up with f_up (gain up²) and `padding` → leaky ReLU·gain → clamp → f_down and ÷down.
 
-    With separable (1-D or no) filters this runs as one memory-lean op (`_SeparableFilteredLReLU`;
-    first derivatives only, which is all StyleGAN3's G needs); 2-D filters (config R) compose upfirdn2d.
+    With a separable (1-D or no) f_up this runs as one memory-lean op (`_FusedFilteredLReLU`; f_down
+    separable, or 2-D as config R's radial filters; first derivatives only, which is all StyleGAN3's
+    G needs); a 2-D f_up composes upfirdn2d.
     """
     if bias is not None:
         x = x + bias.to(x.dtype).view(1, -1, 1, 1)
-    if all(f is None or f.ndim == 1 for f in (f_up, f_down)):
+    if f_up is None or f_up.ndim == 1:
         up_h, up_w = _axis_matrices(x.shape[2], x.shape[3], f_up, up, 1, padding, up ** 2, x)
         h_mid = x.shape[2] if up_h is None else up_h.shape[0]
         w_mid = x.shape[3] if up_w is None else up_w.shape[0]
-        down_h, down_w = _axis_matrices(h_mid, w_mid, f_down, 1, down, 0, 1.0, x)
+        if f_down is not None and f_down.ndim == 2:
+            kernel = _depthwise_kernel(f_down, 1.0, x)
+            down_h = down_w = None
+        else:
+            kernel = None
+            down_h, down_w = _axis_matrices(h_mid, w_mid, f_down, 1, down, 0, 1.0, x)
         if not (torch.is_grad_enabled() and x.requires_grad):  # sampling: no slopes to keep
-            return _separable_filtered_lrelu(x, up_h, up_w, down_h, down_w, slope, gain, clamp, False)[0]
-        return _SeparableFilteredLReLU.apply(x, up_h, up_w, down_h, down_w, slope, gain, clamp)
+            return _fused_filtered_lrelu(x, up_h, up_w, _Down(down_h, down_w, kernel, down), slope, gain, clamp,
+                                         False)[0]
+        return _FusedFilteredLReLU.apply(x, up_h, up_w, down_h, down_w, kernel, down, slope, gain, clamp)
     x = upfirdn2d(x, f_up, up=up, padding=padding, gain=up ** 2)
     x = F.leaky_relu(x, slope) * gain if slope != 1 else x * gain
     if clamp is not None:

@@ -89,7 +89,7 @@ def test_upfirdn2d_without_a_filter_is_pad_and_subsample():
     assert upfirdn2d(x, None, up=2).shape == (1, 2, 12, 12)
 
 
-@pytest.mark.parametrize("radial", [True, False])  # 2-D down filter: composed ops; separable: the fused op
+@pytest.mark.parametrize("radial", [True, False])  # the fused op with a 2-D (radial) or a separable down filter
 def test_filtered_lrelu_matches_the_composition_of_reference_ops(radial):
     torch.manual_seed(1)
     x, bias = torch.randn(2, 3, 8, 8) * 3, torch.randn(3)
@@ -102,13 +102,17 @@ def test_filtered_lrelu_matches_the_composition_of_reference_ops(radial):
     assert torch.allclose(out, y, atol=1e-4)
 
 
-@pytest.mark.parametrize("up, down, clamp", [(2, 2, 2.0), (4, 2, None), (1, 1, 0.5)])
-def test_the_fused_separable_filtered_lrelu_has_the_gradients_of_the_composed_ops(up, down, clamp):
-    """Its hand-written backward (slopes kept as booleans) equals autograd through upfirdn2d, in float64."""
+@pytest.mark.parametrize("up, down, clamp, radial", [(2, 2, 2.0, False), (4, 2, None, False), (1, 1, 0.5, False),
+                                                     (2, 2, 2.0, True), (4, 2, None, True)])
+def test_the_fused_filtered_lrelu_has_the_gradients_of_the_composed_ops(up, down, clamp, radial):
+    """Its hand-written backward (slopes kept as bytes; the down filter separable or 2-D, config R's
+    radial one) equals autograd through upfirdn2d, in float64."""
     torch.manual_seed(2)
     x = (torch.randn(2, 3, 7, 9, dtype=torch.float64) * 2).requires_grad_()
     bias = torch.randn(3, dtype=torch.float64, requires_grad=True)
-    f_up, f_down = (lowpass_filter(8, 3.0, 2.0, 16.0).double() for _ in range(2))
+    f_up = lowpass_filter(8, 3.0, 2.0, 16.0).double()
+    f_down = lowpass_filter(8, 3.0, 2.0, 16.0, radial=radial).double()
+    assert f_down.ndim == (2 if radial else 1)
     pad = (4, 3, 5, 2)
     weight = torch.randn_like(filtered_lrelu(x, f_up, f_down, bias, up=up, down=down, padding=pad, clamp=clamp))
 
