@@ -51,7 +51,7 @@ def test_fp16_trains_with_gradient_scalers_and_resumes_from_its_checkpoint(prese
     assert torch.isfinite(G(torch.randn(2, G.z_dim))).all()
 
 
-@pytest.mark.parametrize("preset, resolution", [("dcgan", 8), ("stylegan2", 8), ("stylegan3-t", 16)])
+@pytest.mark.parametrize("preset, resolution", [("dcgan", 8), ("stylegan2", 8), ("stylegan3-t", 16), ("stylegan3-r", 16)])
 def test_bf16_trains_every_generator_family_on_the_gpu(preset, resolution):
     trainer = Trainer(tiny_config(preset, "device=cuda", "speed.precision=bf16", steps=2, batch=8),
                       data=data(resolution)).train()
