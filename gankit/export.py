@@ -8,6 +8,7 @@ onnxruntime to run it); `pt2` is `torch.export`'s program, loaded with `torch.ex
 """
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import torch
@@ -48,10 +49,13 @@ def example_inputs(G: nn.Module, n: int = 2) -> tuple[torch.Tensor, ...]:
 
 
 def export_generator(G: nn.Module, out: str | Path, fmt: str) -> Path:
-    """Write G (eval mode, on CPU) as ONNX or a torch.export .pt2 file with a dynamic batch size."""
+    """Write G (a copy, eval mode, on CPU) as ONNX or a torch.export .pt2 file with a dynamic batch size."""
     if fmt not in FORMATS:
         raise GankitError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    G = G.cpu().eval()
+    G = copy.deepcopy(G).cpu().eval()
+    for part in G.modules():  # values the forward pass reads as Python numbers (ProGAN's lod) become constants
+        if hasattr(part, "freeze_for_export"):
+            part.freeze_for_export()
     module = (ConditionalG if G.c_dim else UnconditionalG)(G).eval()
     inputs = example_inputs(G)
     batch = torch.export.Dim("batch", min=1, max=65536)

@@ -90,6 +90,13 @@ class GrowingNetwork(nn.Module):
         lod = min(max(float(self.lod), 0.0), self.levels - 1.0)
         return lod, self.levels - 1 - math.floor(lod)
 
+    def freeze_for_export(self) -> None:
+        """Replace the `lod` buffer by its current value as a Python float, so that an exported graph
+        is the network at this stage (export tracing cannot branch on a tensor's value)."""
+        value = float(self.lod)
+        del self._buffers["lod"]
+        self.lod = value
+
     def fade_weight(self, lod: float, index: int) -> float:
         """Weight of the lower-resolution branch at block `index`: clip(lod − level, 0, 1)."""
         return min(max(lod - (self.levels - 1 - index), 0.0), 1.0)
@@ -145,7 +152,7 @@ class ProGANGenerator(Generator, GrowingNetwork):
         h = self.norm(z)  # [N, z_dim]
         if self.embed is not None:
             h = torch.cat([h, self.norm(self.embed(c))], dim=1)
-        x = self.dense(h).view(len(z), -1, 4, 4) + self.dense_bias.view(1, -1, 1, 1)  # [N, nf1, 4, 4]
+        x = self.dense(h).unflatten(1, (-1, 4, 4)) + self.dense_bias.view(1, -1, 1, 1)  # [N, nf1, 4, 4]
         x = self.blocks[0](self.norm(lrelu(x)))
         img = self.to_rgb[0](x)  # [N, C, 4, 4]
         for i in range(1, top + 1):
