@@ -73,9 +73,10 @@ def test_unconditional_mlp_exports_with_z_only(tmp_path):
 FAMILIES = [("seed-gan", 8), ("progan", 8), ("stylegan", 8), ("stylegan2", 8), ("stylegan3-t", 16), ("stylegan3-r", 16)]
 
 
-def perturbed_generator(preset: str, resolution: int) -> torch.nn.Module:
-    """An eval-mode G of the family with its weights moved away from the init (StyleGAN's const of ones
-    leaves its first instance norm at 0/0); ProGAN half-way through fading in its top resolution."""
+def perturbed_generator(preset: str, resolution: int) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+    """(G, z [3, z_dim], G(z)): an eval-mode G of the family with its weights moved away from the init
+    (StyleGAN's const of ones leaves its first instance norm at 0/0); ProGAN half-way through fading
+    in its top resolution."""
     from gankit.models import build_models, resolve_model_options
 
     cfg = tiny_config(preset)
@@ -87,15 +88,13 @@ def perturbed_generator(preset: str, resolution: int) -> torch.nn.Module:
             p.add_(torch.randn_like(p) * 0.1)
         if preset == "progan":
             G.lod.fill_(0.5)
-    return G
+        z = torch.randn(3, G.z_dim)
+        return G, z, G(z)
 
 
 @pytest.mark.parametrize("preset, resolution", FAMILIES)
 def test_every_generator_family_exports_to_pt2(preset, resolution, tmp_path):
-    G = perturbed_generator(preset, resolution)
-    z = torch.randn(3, G.z_dim)
-    with torch.no_grad():
-        expected = G(z)
+    G, z, expected = perturbed_generator(preset, resolution)
     program = torch.export.load(export_generator(G, tmp_path / "G.pt2", "pt2"))
     assert torch.allclose(program.module()(z), expected, atol=1e-5, rtol=0)
     assert isinstance(getattr(G, "lod", torch.zeros(())), torch.Tensor)  # export froze a copy, not G
@@ -107,10 +106,7 @@ def test_every_generator_family_exports_to_pt2(preset, resolution, tmp_path):
 def test_every_generator_family_exports_to_onnx(preset, resolution, tmp_path):
     import onnxruntime
 
-    G = perturbed_generator(preset, resolution)
-    z = torch.randn(3, G.z_dim)
-    with torch.no_grad():
-        expected = G(z)
+    G, z, expected = perturbed_generator(preset, resolution)
     session = onnxruntime.InferenceSession(str(export_generator(G, tmp_path / "G.onnx", "onnx")),
                                            providers=["CPUExecutionProvider"])
     (images,) = session.run(["images"], {"z": z.numpy()})
