@@ -216,6 +216,11 @@ def main(argv: list[str] | None = None) -> None:
         ap.error(f"unknown preset(s) {', '.join(unknown) or '(none)'}; choose from all, same-maths, {', '.join(known)}")
     if args.seconds <= 0 or args.repeats < 1:
         ap.error("--seconds must be > 0 and --repeats >= 1")
+    for preset in presets:  # bad --set keys or values: one line now, not a traceback mid-run
+        try:
+            load_config(preset, preset_overrides(preset) + speed)
+        except GankitError as err:
+            ap.error(f"{preset}: {err}")
     try:
         ref_data = load_fashion_mnist(args.root, "train")
         fmnist = load_dataset("fashion-mnist", root=args.root, download=False)
