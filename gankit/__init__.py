@@ -29,18 +29,7 @@ def load_config(spec="dcgan", overrides: list[str] | None = None):
 
 
 def load(path: str | Path, device: str = "cpu", which: str | None = None):
-    """The generator of a run folder or checkpoint folder, in eval mode (G_ema when present)."""
-    from gankit.errors import GankitError
-    from gankit.models import build_generator
-    from gankit.training.checkpoint import load_checkpoint, load_model
+    """One network of a run or checkpoint folder in eval mode: `which` = "G_ema" (default when present), "G" or "D"."""
+    from gankit.runs.load import load as _load
 
-    checkpoint = load_checkpoint(path)
-    cfg = checkpoint.config()
-    prefixes = {k.split(".", 1)[0] for k in checkpoint.tensors}
-    which = which or ("G_ema" if "G_ema" in prefixes else "G")
-    if which not in prefixes:
-        raise GankitError(f"checkpoint {checkpoint.path} has no {which}; it has {', '.join(sorted(prefixes))}")
-    G = build_generator(cfg)
-    load_model(G, checkpoint.tensors, which, checkpoint.path)
-    G.config = cfg
-    return G.to(device).eval().requires_grad_(False)
+    return _load(path, device, which)

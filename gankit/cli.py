@@ -28,7 +28,7 @@ def train(
 ) -> None:
     """Train a GAN: `gankit train dcgan steps=2000 --out runs/dcgan`."""
     from gankit.training import Trainer
-    from gankit.training.checkpoint import list_checkpoints
+    from gankit.runs.checkpoint import list_checkpoints
     from gankit.training.distributed import describe_processes, init_from_env, shutdown
     from gankit.training.speed import speed_notes
 

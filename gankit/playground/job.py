@@ -282,7 +282,7 @@ class PlaygroundJob:
     def load(self, run_dir: Path) -> None:
         """Continue a saved toy run (any run folder with vector data) in this job, paused."""
         from gankit.training import Trainer
-        from gankit.training.checkpoint import load_checkpoint
+        from gankit.runs.checkpoint import load_checkpoint
 
         checkpoint = load_checkpoint(run_dir)
         cfg = checkpoint.config(["log.progress=false", "log.every=1000000000", "log.sample_kimg=0", "checkpoint.kimg=0"])

@@ -23,7 +23,7 @@ from gankit.losses.regularizers import GBatch
 from gankit.models import build_models, one_hot, resolve_model_options
 from gankit.nn.layers import MinibatchStdDev
 from gankit.registry import LOSSES
-from gankit.training import checkpoint as ckpt
+from gankit.runs import checkpoint as ckpt
 from gankit.training import distributed, speed
 from gankit.training.ema import make_ema
 from gankit.nn.augment import install_diffaugment

@@ -20,7 +20,7 @@ from torch import nn
 
 import gankit
 from gankit.training import Trainer
-from gankit.training.checkpoint import model_tensors
+from gankit.runs.checkpoint import model_tensors
 from tests.conftest import tiny_config, tiny_images
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

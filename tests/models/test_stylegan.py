@@ -11,7 +11,7 @@ from gankit.models import build_models, resolve_model_options
 from gankit.models.stylegan import MappingNetwork, ResidualDiscriminator, StyleEpilogue, check_resolution
 from gankit.training import Trainer
 from gankit.training.trainer import build_optimizer
-from gankit.training.checkpoint import load_checkpoint, load_model
+from gankit.runs.checkpoint import load_checkpoint, load_model
 from tests.conftest import TINY, tiny_config, tiny_images
 
 

@@ -20,7 +20,7 @@ import torch.multiprocessing as mp
 
 from gankit.errors import GankitError
 from gankit.training import Trainer
-from gankit.training.checkpoint import model_tensors
+from gankit.runs.checkpoint import model_tensors
 from gankit.training.distributed import gather_rows, mean_over_ranks
 from tests.conftest import tiny_config, tiny_images
 

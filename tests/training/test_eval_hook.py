@@ -8,7 +8,7 @@ import torch
 import gankit
 from gankit.metrics.evaluate import EvalContext, GeneratorSource, evaluate, parse_metrics
 from gankit.training import Trainer
-from gankit.training.checkpoint import load_checkpoint
+from gankit.runs.checkpoint import load_checkpoint
 from tests.conftest import tiny_config
 from tests.metrics.eval_fixtures import make_idx_data
 

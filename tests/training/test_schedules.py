@@ -4,7 +4,7 @@ import torch
 
 from gankit.errors import GankitError
 from gankit.training import Hook, Trainer
-from gankit.training.checkpoint import load_checkpoint
+from gankit.runs.checkpoint import load_checkpoint
 from gankit.training.schedules import GrowthSchedule, fade_reals, growth_lod, lod_changed, stage_resolution
 from tests.conftest import tiny_config, tiny_images
 

@@ -6,7 +6,7 @@ import torch
 
 from gankit.errors import GankitError
 from gankit.training import Trainer
-from gankit.training.checkpoint import model_tensors
+from gankit.runs.checkpoint import model_tensors
 from gankit.training.trainer import PhaseStats
 from tests.conftest import tiny_config, tiny_images
 

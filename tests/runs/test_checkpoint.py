@@ -9,7 +9,7 @@ from PIL import Image
 import gankit
 from gankit.errors import GankitError
 from gankit.training import Trainer
-from gankit.training.checkpoint import list_checkpoints, load_checkpoint, resolve_checkpoint
+from gankit.runs.checkpoint import list_checkpoints, load_checkpoint, resolve_checkpoint
 from gankit.viz import to_uint8
 from tests.conftest import tiny_config, tiny_images
 
