@@ -285,7 +285,8 @@ def _clamp(x: Tensor, value: float | None) -> Tensor:
 
 
 class ResidualBlock(nn.Module):
-    """StyleGAN2 D block: y = skip₁ₓ₁(down₂ x)·√½; x = conv3×3 -> conv3×3 down₂ (·√½); out = y + x."""
+    """StyleGAN2 D block: y = skip₁ₓ₁(down₂ x)·√½; x = conv3×3 -> conv3×3 down₂ (·√½); out = y + x.
+    As in NVIDIA's Conv2dLayer, a layer's gain scales its clamp too: the second conv clamps at ±conv_clamp·√½."""
 
     def __init__(self, in_channels: int, out_channels: int, conv_clamp: float | None = None) -> None:
         super().__init__()
@@ -297,7 +298,7 @@ class ResidualBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:  # [N, I, H, W] -> [N, O, H/2, W/2]
         y = self.skip(x)
         x = _clamp(self.conv0(x), self.conv_clamp)
-        x = _clamp(self.conv1(x) * SQRT_HALF, self.conv_clamp)
+        x = _clamp(self.conv1(x) * SQRT_HALF, None if self.conv_clamp is None else self.conv_clamp * SQRT_HALF)
         return y + x
 
 
