@@ -71,6 +71,17 @@ def build_optimizer(params, cfg, compensation: float = 1.0) -> torch.optim.Optim
     return torch.optim.SGD(params, lr=lr, weight_decay=cfg.weight_decay)
 
 
+def apply_hyperparameters(optimizer: torch.optim.Optimizer, cfg, compensation: float = 1.0) -> None:
+    """Set every param group's lr, betas, eps and weight decay as `build_optimizer` would (after loading a
+    state, which carries the old values); an lr schedule re-derives its start from the new lr."""
+    fresh = build_optimizer([torch.zeros(1, requires_grad=True)], cfg, compensation).param_groups[0]
+    for group in optimizer.param_groups:
+        group.pop("initial_lr", None)  # LrDecayHook's base lr, saved with the group: take the new one
+        for key in ("lr", "betas", "eps", "weight_decay"):  # the OptimConfig fields
+            if key in fresh and key in group:
+                group[key] = fresh[key]
+
+
 @dataclass
 class PhaseStats:
     """The scalars each phase reports, for logs and the progress bar. Values stay tensors until
@@ -157,8 +168,15 @@ class Trainer:
         for name, model in self.models().items():
             ckpt.load_model(model, checkpoint.tensors, name, checkpoint.path)
         state = checkpoint.state
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
+        saved = checkpoint.config().optim
+        for name, optimizer in (("G", self.opt_G), ("D", self.opt_D)):
+            old, new = getattr(saved, name), getattr(self.cfg.optim, name)
+            if old.name != new.name:
+                raise GankitError(f"optim.{name}.name cannot change when resuming ({old.name} -> {new.name}): "
+                                  "its saved state would not fit; keep it or start a new run")
+            optimizer.load_state_dict(state[f"opt_{name}"])
+            # the saved state carries the old lr and betas: apply this config's (a resume may override them)
+            apply_hyperparameters(optimizer, new, lazy_compensation(self.regularizers, name))
         self.rng.load_state_dict(state["rng"])
         self.feeder.load_state_dict(state["feeder"])
         self.state = TrainState(**state["counters"])
