@@ -133,6 +133,8 @@ class Trainer:
             install_diffaugment(self.D, cfg.augment.diffaugment, self.draws)
         if hasattr(self.G, "set_noise_generator"):  # style mixing and noise inputs
             self.G.set_noise_generator(self.draws)
+        if hasattr(self.G, "set_world"):  # StyleGAN3's magnitude EMAs count the global batch
+            self.G.set_world(self.world)
         self.loss = LOSSES.get(cfg.loss)
         self.regularizers = build_regularizers(cfg.reg)
         self.opt_G = build_optimizer(self.G.parameters(), cfg.optim.G, lazy_compensation(self.regularizers, "G"))
