@@ -85,8 +85,9 @@ class RegConfig:
 
 @dataclass
 class EmaConfig:
-    kimg: float = _help(0.0, "EMA of G: half-life in thousands of images (0 = no G_ema)")
-    rampup: Optional[float] = _help(None, "half-life at most cur_nimg*rampup (StyleGAN2); null = off")
+    kimg: float = _help(0.0, "EMA of G: half-life in thousands of images on the run's clock (images shown to D: "
+                             "n_critic x batch per step; 0 = no G_ema)")
+    rampup: Optional[float] = _help(None, "half-life at most cur_nimg*rampup, the same clock (StyleGAN2); null = off")
 
 
 @dataclass

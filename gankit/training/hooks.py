@@ -76,13 +76,19 @@ class WeightClipHook(Hook):
 
 
 class EmaHook(Hook):
-    """G_ema <- EMA of G after every step, half-life in images (ramp-up optional)."""
+    """G_ema <- EMA of G after every step; half-life and ramp-up both on the image clock cur_nimg (training/ema.py)."""
 
     name = "ema"
 
+    def __init__(self) -> None:
+        self._nimg_before = 0
+
+    def before_step(self, t: "Trainer") -> None:
+        self._nimg_before = t.state.cur_nimg
+
     def after_step(self, t: "Trainer") -> None:
-        beta = ema_beta(t.batch_size, t.cfg.ema.kimg, t.state.cur_nimg, t.cfg.ema.rampup)
-        update_ema(t.G_ema, t.G, beta)
+        step_nimg = t.state.cur_nimg - self._nimg_before  # n_critic × batch
+        update_ema(t.G_ema, t.G, ema_beta(step_nimg, t.cfg.ema.kimg, t.state.cur_nimg, t.cfg.ema.rampup))
 
 
 def sample_generator(t: "Trainer"):
