@@ -1,11 +1,12 @@
 """The RNG plan: one CPU `torch.Generator` per purpose, all saved in checkpoints.
 
-Streams: `data` (epoch order, augmentation), `latent` (z and label draws), `noise` (penalty
-interpolates, noise inputs) and `eval` (evaluation draws, so measuring never changes training).
+Streams: `data` (epoch order, x-flips), `latent` (z and label draws), `noise` (one seed per phase
+for the per-sample draws of gankit.nn.draws: noise inputs, style mixing, penalty interpolates and
+path-length noise, DiffAugment) and `eval` (evaluation draws, so measuring never changes training).
 Weight init and dropout use torch's global RNGs, seeded with `seed` and saved too: the CPU one, and
-on a GPU this process's CUDA one (rank 0's is saved; every rank restores it, as the CPU one). Each stream
-draws the *global* batch and every rank takes its slice, so a draw belongs to a global sample
-index and runs with different world sizes see the same numbers.
+on a GPU this process's CUDA one (rank 0's is saved; every rank restores it, as the CPU one). Each
+stream draws the *global* batch and every rank (and micro-batch) takes its slice, so a draw belongs
+to a global sample index and runs with different world sizes see the same numbers.
 """
 from __future__ import annotations
 
