@@ -8,7 +8,7 @@ from gankit.cli import app
 
 
 @pytest.mark.parametrize("lab, key", [("divergences", "divergences"), ("vanishing-gradients", "vanishing_gradients"),
-                                      ("mode-collapse", "mode_collapse")])
+                                      ("mode-collapse", "mode_collapse"), ("convergence", "convergence")])
 def test_quick_lab_writes_report(tmp_path, lab, key):
     result = CliRunner().invoke(app, ["lab", lab, "--quick", "--quiet", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
@@ -24,6 +24,8 @@ def test_quick_lab_writes_report(tmp_path, lab, key):
         assert {r["dataset"] for r in runs} == {"ring", "grid", "bimodal"}
         assert all(r["seeds"] and r["generator_steps"] == 10 and r["cpu_seconds"] > 0 for r in runs)
         assert all(0 <= r["high_quality"]["mean"] <= 1 for r in runs)
+    elif key == "convergence":  # deterministic: no seeds
+        assert len(lab_results["methods"]) == 6 and lab_results["compute"]["steps"] == 200
     else:
         assert lab_results["seeds"] and lab_results["compute"]
 
