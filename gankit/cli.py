@@ -77,7 +77,7 @@ def sample(
     """Draw samples from a trained generator into a PNG grid (or a scatter plot for vector data)."""
     import numpy as np
 
-    import gankit
+    from gankit.runs.load import load
     from gankit.viz import save_image_grid, save_scatter
 
     if n < 1:
@@ -86,7 +86,7 @@ def sample(
         from gankit.tools import truncation_sweep_command
 
         return truncation_sweep_command(run, truncation_sweep, min(n, 16), out, seed)
-    G = gankit.load(run)
+    G = load(run)
     if class_ is not None and not G.c_dim:
         raise GankitError("--class needs a conditional generator; this one has no labels")
     if truncation is not None:
