@@ -39,9 +39,9 @@ def eval_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:
     """Evaluate a generator (or an image folder): each metric beside the real-vs-real floor."""
-    from gankit.runs.load import load
     from gankit.metrics.evaluate import EvalContext, FolderSource, GeneratorSource, evaluate, format_report, parse_metrics
     from gankit.nn.device import pick_device
+    from gankit.runs.load import load
 
     if n is not None and n < 2:
         raise GankitError("-n must be at least 2")
