@@ -90,7 +90,7 @@ class LazyCommand(click.Command):
 
 
 class _Commands(TyperGroup):
-    """gankit's top-level group: the commands above plus LAZY_COMMANDS, in that order."""
+    """gankit's top-level group: the @app.command functions below (train, sample, info), then LAZY_COMMANDS."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
