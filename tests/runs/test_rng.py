@@ -1,7 +1,7 @@
 """The saved RNG streams: every state round-trips through a weights-only file, the CUDA one included."""
 import torch
 
-from gankit.training.rng import TrainingRNG
+from gankit.runs.rng import TrainingRNG
 
 
 def _round_trip(state: dict, tmp_path) -> dict:
