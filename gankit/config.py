@@ -143,7 +143,10 @@ class GrowthConfig:
 class TrainConfig:
     description: str = _help("", "what this preset is, and where it departs from its paper")
     model: str = _help("dcgan", "model family (gankit info lists them)")
-    data: str = _help("fashion-mnist", "dataset name or path (idx dir, CIFAR dir, image folder)")
+    data: str = _help("fashion-mnist", "dataset name or path (idx dir, CIFAR dir, image folder, .zip of images); "
+                                       "a path is stored absolute")
+    skip_bad: bool = _help(False, "image folders/zips: leave unreadable files out (listed in the run's skipped.txt) "
+                                  "instead of refusing the data")
     resolution: Optional[int] = _help(None, "image size; null = the dataset's own")
     channels: Optional[int] = _help(None, "image channels (1 or 3); null = the dataset's own")
     conditional: bool = _help(False, "condition G and D on the dataset's labels (sets c_dim)")
@@ -183,11 +186,23 @@ def preset_names() -> list[str]:
 def _read_yaml(path: Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise GankitError(f"cannot read config {path}: {str(err).splitlines()[0]}") from None
+    except OSError as err:
+        raise GankitError(f"cannot read config {path}: {err}") from None
+    except yaml.YAMLError as err:
+        raise GankitError(f"cannot read config {path}: {yaml_error_text(err)}") from None
     if not isinstance(data, dict):
         raise GankitError(f"config {path} must be a mapping of keys to values")
     return data
+
+
+def yaml_error_text(err: yaml.YAMLError) -> str:
+    """'line 3, column 7: mapping values are not allowed here' (1-based, where the parser stopped)."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    if mark is None:
+        return problem
+    context = getattr(err, "context", None)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" + (f" ({context})" if context else "")
 
 
 def _layers(spec: str | Path, seen: tuple = ()) -> list[dict]:

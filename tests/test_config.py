@@ -76,3 +76,19 @@ def test_help_covers_every_key():
     for key in valid_keys() + ["optim:", "betas", "gp:", "clip:", "kimg"]:
         assert key.rstrip(":") in text
     assert all("#" in line for line in text.splitlines())
+
+
+@pytest.mark.parametrize("text,where", [
+    ("model: dcgan\noptim:\n  G: {lr: 0.1\ndata: digits\n", "line 4, column 5"),
+    ("model: dcgan\nsteps: 3\n  batch_size: 4\n", "line 3, column 13: mapping values are not allowed here"),
+])
+def test_yaml_errors_give_line_and_column(tmp_path, text, where):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(GankitError) as err:
+        load_config(path)
+    assert where in str(err.value) and "\n" not in str(err.value)
+
+
+def test_skip_bad_option():
+    assert load_config("dcgan").skip_bad is False and load_config("dcgan", ["skip_bad=true"]).skip_bad is True
