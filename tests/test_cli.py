@@ -53,7 +53,7 @@ def test_info(monkeypatch, capsys):
 @pytest.mark.parametrize("args,message", [
     (["train", "nope"], "unknown preset or config 'nope'"),
     (["train", "dcgan", "wat=1"], "unknown config key 'wat'"),
-    (["train", "dcgan", "data=/no/such/dir", "steps=1"], "unknown dataset '/no/such/dir'"),
+    (["train", "dcgan", "data=/no/such/dir", "steps=1"], "data path '/no/such/dir' does not exist"),
     (["train", "dcgan", "data=digits"], None),  # placeholder replaced below
     (["sample", "/no/such/run"], "no run or checkpoint"),
     (["train", "dcgan", "steps=1", "data=digits", "resolution=30"], "resolution of 4"),
@@ -71,3 +71,52 @@ def test_bad_input_exits_2_with_one_line(monkeypatch, capsys, tmp_path, args, me
 def test_python_dash_m_and_exit_code():
     result = subprocess.run([sys.executable, "-m", "gankit", "train", "nope"], capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.startswith("error: unknown preset") and "Traceback" not in result.stderr
+
+
+def _pets(root, per_class=6):
+    rng = np.random.default_rng(0)
+    for name in ("cats", "dogs"):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(root / name / f"{i}.png")
+    (root / "dogs" / "notes.txt").write_text("not an image")
+    return root
+
+
+def test_a_folder_run_explains_its_data(monkeypatch, capsys, tmp_path):
+    _pets(tmp_path / "pets")
+    monkeypatch.chdir(tmp_path)
+    tiny = [a for a in TINY_DCGAN if not a.startswith(("data=", "batch_size="))]
+    code, out, err = run(monkeypatch, capsys, "train", "cdcgan", "data=pets", *tiny, "batch_size=32", "steps=1",
+                         "--out", "small")
+    assert code == 2 and "batch_size 32 is larger than the 12 images of pets" in err and "training" not in out
+    assert not (tmp_path / "small").exists()
+    code, out, err = run(monkeypatch, capsys, "train", "cdcgan", "data=pets", *tiny, "batch_size=4", "steps=2",
+                         "--out", "run")
+    assert code == 0, err
+    assert "gankit: data pets: 12 images, 8x8 grey, 2 classes (cats, dogs)" in err and "1 not an image (.txt)" in err
+    run_dir = tmp_path / "run"
+    summary = (run_dir / "summary.md").read_text()
+    assert "# gankit run: dcgan on pets" in summary and "- data: pets: 12 images" in summary
+    assert "samples of dcgan trained on pets" in summary and "this run trained on pets" in summary
+    assert (run_dir / "classes.json").exists()
+    code, _, err = run(monkeypatch, capsys, "sample", run_dir, "-n", 4, "--class", "Dogs", "--out", tmp_path / "d.png")
+    assert code == 0, err
+    code, _, err = run(monkeypatch, capsys, "sample", run_dir, "-n", 4, "--class", "horse", "--out", tmp_path / "h.png")
+    assert code == 2 and "classes: cats, dogs" in err
+    monkeypatch.chdir(tmp_path / "pets")  # the stored data path is absolute: resume works from anywhere
+    code, out, err = run(monkeypatch, capsys, "train", "--resume", run_dir, "steps=3")
+    assert code == 0 and "done: 3 steps" in out, err
+
+
+def test_toy_sample_plot_draws_the_real_modes(monkeypatch, capsys, tmp_path):
+    import gankit.viz
+
+    seen = {}
+    monkeypatch.setattr(gankit.viz, "save_scatter", lambda points, out, **kw: seen.update(kw))
+    code, _, err = run(monkeypatch, capsys, "train", "toy-gan", "steps=1", "batch_size=16", "log.progress=false",
+                       "log.sample_n=16", "--out", tmp_path / "toy")
+    assert code == 0, err
+    code, _, err = run(monkeypatch, capsys, "sample", tmp_path / "toy", "-n", 10, "--out", tmp_path / "t.png")
+    assert code == 0, err
+    assert seen["modes"].shape == (8, 2) and "on ring" in seen["title"]

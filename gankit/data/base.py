@@ -81,6 +81,10 @@ class ToyDistribution:
         """Dimension D of a sample."""
         return int(self.means.shape[1])
 
+    def describe(self) -> str:
+        """One line: the mixture's name, modes and dimension."""
+        return f"{self.name}: Gaussian mixture of {self.means.shape[0]} modes in {self.dim}-D"
+
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """float32 [n, D] drawn with `generator` only (on the generator's device)."""
         device = self.means.device

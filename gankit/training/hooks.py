@@ -19,6 +19,7 @@ import torch
 from gankit.config import TrainConfig
 from gankit.errors import GankitError
 from gankit.losses import clip_weights
+from gankit.registry import DATASETS
 from gankit.training.ema import ema_beta, update_ema
 from gankit.training.distributed import describe_processes, mean_over_ranks
 
@@ -124,7 +125,8 @@ class SampleHook(IntervalHook):
             path.parent.mkdir(parents=True, exist_ok=True)
             np.save(path.with_suffix(".npy"), samples.numpy())
             reference = t.data.sample(max(self.n, 1000), torch.Generator().manual_seed(t.cfg.seed))
-            save_scatter(samples, path.with_suffix(".png"), reference=reference, title=f"step {t.state.step}")
+            save_scatter(samples, path.with_suffix(".png"), reference=reference, modes=t.data.means,
+                         title=f"{t.cfg.model} on {t.data.name}, step {t.state.step}")
         else:
             save_image_grid(samples, path.with_suffix(".png"), scale=max(1, 64 // samples.shape[-1]))
 
@@ -259,9 +261,13 @@ class SummaryHook(Hook):
         speeds = [r["img_per_s"] for r in records if r.get("img_per_s")]
         last = records[-1] if records else {}
         cfg = t.cfg
+        recipe = cfg.description if cfg.data in DATASETS else (
+            f"Recipe of the preset (its text names the dataset it was written for; this run trained on "
+            f"{t.data.name}): {cfg.description}")
         lines = [
-            f"# gankit run: {cfg.model} on {cfg.data}", "",
-            cfg.description, "",
+            f"# gankit run: {cfg.model} on {t.data.name}", "",
+            f"- data: {t.data.describe()}", "",
+            recipe, "",
             f"- steps: {t.state.step} generator steps, {t.state.cur_nimg / 1000:.1f} kimg shown to D",
             f"- training time: {t.elapsed():.1f} s; median speed {np.median(speeds) if speeds else float('nan'):.1f} images/s",
             f"- loss: {cfg.loss}, n_critic {cfg.n_critic}, batch {cfg.batch_size}, seed {cfg.seed}",
@@ -274,7 +280,8 @@ class SummaryHook(Hook):
 
         lines += summary_lines(t.run_dir / "metrics.jsonl")
         if samples:
-            lines += [f"![samples](samples/{samples[-1].name})", ""]
+            caption = f"samples of {cfg.model} trained on {t.data.name}, step {int(samples[-1].stem)}"
+            lines += [f"![{caption}](samples/{samples[-1].name})", "", f"*{caption}*", ""]
         if log.exists():
             lines += ["![losses](loss.png)", ""]
         (t.run_dir / "summary.md").write_text("\n".join(lines))
