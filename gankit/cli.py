@@ -125,7 +125,10 @@ def info(
     from gankit.registry import DATASETS, LOSSES, MODELS
 
     if config is not None:
-        typer.echo(config_help(load_config(config, list(overrides or []))))
+        from gankit.tools import model_option_rows
+
+        cfg = load_config(config, list(overrides or []))
+        typer.echo(config_help(cfg, model_option_rows(cfg)))
         return
     import gankit.data  # noqa: F401
     import gankit.losses  # noqa: F401

@@ -337,8 +337,14 @@ def to_yaml(cfg: TrainConfig) -> str:
     return OmegaConf.to_yaml(OmegaConf.structured(cfg))
 
 
-def config_help(cfg: TrainConfig) -> str:
-    """The resolved config as YAML with one line of help per key (for `gankit info --config`)."""
+def _flow(name: str, value: Any) -> str:
+    """`name: value` as one line of YAML, non-ASCII text (§, ψ) kept as is."""
+    return yaml.safe_dump({name: value}, default_flow_style=True, width=1000, allow_unicode=True).strip()[1:-1]
+
+
+def config_help(cfg: TrainConfig, groups: dict[str, list[tuple[str, Any, str]]] | None = None) -> str:
+    """The resolved config as YAML with one line of help per key (for `gankit info --config`); `groups` gives
+    the rows (name, value, help) of dict keys such as G and D, printed one option per line."""
     lines: list[str] = []
 
     def walk(obj: Any, indent: int) -> None:
@@ -349,9 +355,12 @@ def config_help(cfg: TrainConfig) -> str:
             if dataclasses.is_dataclass(value):
                 lines.append(f"{pad}{f.name}:  # {note}")
                 walk(value, indent + 1)
+            elif indent == 0 and groups and f.name in groups:
+                lines.append(f"{pad}{f.name}:  # {note}")
+                for name, option, text in groups[f.name]:
+                    lines.append(f"{pad}  {_flow(name, option)}" + (f"  # {text}" if text else ""))
             else:
-                rendered = yaml.safe_dump({f.name: value}, default_flow_style=True, width=1000).strip()[1:-1]
-                lines.append(f"{pad}{rendered}  # {note}")
+                lines.append(f"{pad}{_flow(f.name, value)}  # {note}")
 
     walk(cfg, 0)
     return "\n".join(lines)

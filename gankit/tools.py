@@ -138,6 +138,65 @@ def parse_psis(text: str) -> list[float]:
     return psis
 
 
+# Help for option names the families share that their source leaves uncommented.
+COMMON_OPTION_HELP = {
+    "c_dim": "label classes (set from the data when conditional=true; 0 = unconditional)",
+    "img_resolution": "image size (set from the data)",
+    "img_channels": "image channels (set from the data)",
+    "data_dim": "dimension of vector (toy) data (set from the data)",
+    "z_dim": "latent size",
+    "w_dim": "intermediate latent (w) size",
+    "mapping_layers": "layers of the mapping network z -> w",
+    "w_avg_beta": "decay of the running mean of w (truncation's centre)",
+    "channel_max": "at most this many channels per layer",
+    "channel_base": "channels at resolution r: min(channel_base / r, channel_max)",
+    "mixing_prob": "probability of style mixing regularization per batch",
+    "mbstd_group_size": "minibatch-stddev group size",
+    "mbstd_num_channels": "minibatch-stddev feature maps",
+    "max_channels": "at most this many channels per layer",
+    "widths": "hidden layer widths",
+    "slope": "LeakyReLU negative slope",
+    "dropout": "dropout probability",
+    "bn_eps": "BatchNorm epsilon",
+    "c_embed_dim": "label embedding width (0 = c_dim)",
+}
+
+
+def option_help(cls: type) -> dict[str, str]:
+    """Each field's help of an option dataclass: its `# comment` in the source (base classes too), else a shared text."""
+    import dataclasses
+    import inspect
+    import re
+
+    found: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            source = inspect.getsource(klass)
+        except (OSError, TypeError):
+            continue
+        for name, text in re.findall(r"^\s+(\w+)\s*:[^=\n]*=[^\n]*?#\s*(.+)$", source, flags=re.M):
+            found[name] = text.strip()
+    return {f.name: found.get(f.name, COMMON_OPTION_HELP.get(f.name, "")) for f in dataclasses.fields(cls)}
+
+
+def model_option_rows(cfg) -> dict[str, list[tuple[str, object, str]]]:
+    """{'G': [(name, value, help), ...], 'D': [...]}: the model family's options as this config sets them."""
+    import dataclasses
+
+    import gankit.models  # noqa: F401  (registers the families)
+    from gankit.config import build_options
+    from gankit.registry import MODELS
+
+    family = MODELS.get(cfg.model)
+    rows = {}
+    for prefix, cls in (("G", family.G_options), ("D", family.D_options)):
+        options, helps = build_options(cls, getattr(cfg, prefix), prefix), option_help(cls)
+        rows[prefix] = [(f.name, getattr(options, f.name), helps[f.name]) for f in dataclasses.fields(cls)]
+    return rows
+
+
 def _frames_to_uint8(batches: list[Tensor], nrow: int) -> list[np.ndarray]:
     from gankit.viz.images import make_grid
 

@@ -48,6 +48,10 @@ def test_info(monkeypatch, capsys):
     assert code == 0 and "seed-wgan" in out and "wasserstein" in out and "fashion-mnist" in out
     code, out, _ = run(monkeypatch, capsys, "info", "--config", "seed-gan", "steps=3")
     assert code == 0 and "steps: 3" in out and "bn_eps: 0.8" in out and "# stop after N generator steps" in out
+    assert "§2.1 networks, §2.3 loop" in out and "\\xA7" not in out  # not YAML's escape of §
+    assert "\n  z_dim: 100  # latent size\n" in out  # G's options one per line, with their help
+    assert "\n  norm_first: false  # the seed's first block has no BatchNorm\n" in out
+    assert "\n  pack: 1  # PacGAN (Lin et al. 2018)" in out  # D's, base-class options included
 
 
 @pytest.mark.parametrize("args,message", [
