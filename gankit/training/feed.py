@@ -83,4 +83,5 @@ def write_data_record(run_dir: Path, data) -> None:
         save_class_map(run_dir, data.class_names, data.name)
     if getattr(data, "skipped", None):
         lines = [f"{name}\t{why}" for name, why in data.skipped]
-        (run_dir / "skipped.txt").write_text(f"# files of {data.origin} left out (file, why)\n" + "\n".join(lines) + "\n")
+        header = f"# files of {data.name} left out while loading ({data.origin}): file<TAB>why\n"
+        (run_dir / "skipped.txt").write_text(header + "\n".join(lines) + "\n")

@@ -47,7 +47,8 @@ def test_data_record_holds_the_class_map_and_skipped_files(tmp_path):
     write_data_record(tmp_path, data)
     assert json.loads((tmp_path / "classes.json").read_text()) == {"dataset": "pets", "classes": ["cats", "dogs"]}
     skipped = (tmp_path / "skipped.txt").read_text().splitlines()
-    assert skipped[0].startswith(f"# files of image folder {root.resolve()}") and skipped[1].startswith("dogs/bad.png\tunreadable")
+    assert skipped[0].startswith(f"# files of pets left out while loading (image folder {root.resolve()}")
+    assert skipped[1].startswith("dogs/bad.png\tunreadable")
     unlabelled = tmp_path / "u"
     unlabelled.mkdir()
     write_data_record(unlabelled, tiny_images(classes=0))
