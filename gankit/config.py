@@ -237,6 +237,9 @@ def _explain(err: OmegaConfBaseException) -> GankitError:
     if "not in" in message or "Key '" in message and "not" in message:
         parent = key.rsplit(".", 1)[0] if "." in key else ""
         return GankitError(f"unknown config key {key!r}; valid: {', '.join(valid_keys(parent))}")
+    if message.startswith("Cannot convert 'DictConfig'"):
+        hint = "; the data options are top-level keys: skip_bad=true, resolution=N, channels=N" if key == "data" else ""
+        return GankitError(f"config key {key!r} takes one value, not sub-keys ({key}.X=...){hint}")
     return GankitError(f"config key {key!r}: {message}")
 
 

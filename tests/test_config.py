@@ -92,3 +92,5 @@ def test_yaml_errors_give_line_and_column(tmp_path, text, where):
 
 def test_skip_bad_option():
     assert load_config("dcgan").skip_bad is False and load_config("dcgan", ["skip_bad=true"]).skip_bad is True
+    with pytest.raises(GankitError, match=r"'data' takes one value, not sub-keys .*top-level keys: skip_bad=true"):
+        load_config("dcgan", ["data.skip_bad=true"])

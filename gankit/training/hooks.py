@@ -266,7 +266,7 @@ class SummaryHook(Hook):
             f"{t.data.name}): {cfg.description}")
         lines = [
             f"# gankit run: {cfg.model} on {t.data.name}", "",
-            f"- data: {t.data.describe()}", "",
+            f"- data: {t.data.describe() if hasattr(t.data, 'describe') else t.data.name}", "",
             recipe, "",
             f"- steps: {t.state.step} generator steps, {t.state.cur_nimg / 1000:.1f} kimg shown to D",
             f"- training time: {t.elapsed():.1f} s; median speed {np.median(speeds) if speeds else float('nan'):.1f} images/s",
