@@ -16,6 +16,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from gankit import catalog
 from gankit.errors import GankitError
 
 PRESET_DIR = Path(__file__).parent / "configs"
@@ -211,15 +212,11 @@ def _layers(spec: str | Path, seen: tuple = ()) -> list[dict]:
     if str(spec) in preset_names():
         path = PRESET_DIR / f"{spec}.yaml"
     elif not (path.suffix in (".yaml", ".yml") and path.is_file()):
-        from gankit.registry import MODELS
-
-        import gankit.models  # noqa: F401  (registers the families)
-
-        if str(spec) in MODELS:
+        if str(spec) in catalog.names("model"):
             return [{"model": str(spec)}]
         raise GankitError(
             f"unknown preset or config {str(spec)!r}; presets: {', '.join(preset_names())}; "
-            f"models: {', '.join(MODELS.names())}; or give a path to a .yaml file"
+            f"models: {', '.join(catalog.names('model'))}; or give a path to a .yaml file"
         )
     data = _read_yaml(path)
     base = data.pop("base", None)
@@ -288,13 +285,8 @@ def load_config(spec: str | Path | dict | TrainConfig = "dcgan", overrides: list
 
 def validate(cfg: TrainConfig) -> None:
     """Check values that types alone cannot; raise one GankitError naming the key."""
-    from gankit.registry import LOSSES, MODELS
-
-    import gankit.losses  # noqa: F401
-    import gankit.models  # noqa: F401
-
-    MODELS.get(cfg.model)
-    LOSSES.get(cfg.loss)
+    catalog.check("model", cfg.model)
+    catalog.check("loss", cfg.loss)
     checks = [
         (cfg.batch_size > 0, "batch_size", "a positive integer"),
         (cfg.n_critic >= 1, "n_critic", "an integer >= 1"),
@@ -345,9 +337,103 @@ def _flow(name: str, value: Any) -> str:
     return yaml.safe_dump({name: value}, default_flow_style=True, width=1000, allow_unicode=True).strip()[1:-1]
 
 
+# Help for option names the families share that their source leaves uncommented.
+COMMON_OPTION_HELP = {
+    "c_dim": "label classes (set from the data when conditional=true; 0 = unconditional)",
+    "img_resolution": "image size (set from the data)", "img_channels": "image channels (set from the data)",
+    "data_dim": "dimension of vector (toy) data (set from the data)", "z_dim": "latent size",
+    "w_dim": "intermediate latent (w) size", "mapping_layers": "layers of the mapping network z -> w",
+    "w_avg_beta": "decay of the running mean of w (truncation's centre)",
+    "channel_base": "channels at resolution r: min(channel_base / r, channel_max)",
+    "channel_max": "at most this many channels per layer", "max_channels": "at most this many channels per layer",
+    "mixing_prob": "probability of style mixing regularization per batch",
+    "mbstd_group_size": "minibatch-stddev group size", "mbstd_num_channels": "minibatch-stddev feature maps",
+    "widths": "hidden layer widths", "slope": "LeakyReLU negative slope", "dropout": "dropout probability",
+    "bn_eps": "BatchNorm epsilon", "c_embed_dim": "label embedding width (0 = c_dim)",
+}
+
+
+def _option_classes() -> dict[str, tuple[list[str], list[tuple[str, Any, str]]]]:
+    """Every class of gankit/models/*.py read from source (no import, so no torch): name -> (base names,
+    [(field, default, comment)])."""
+    import ast
+
+    classes: dict[str, tuple[list[str], list[tuple[str, Any, str]]]] = {}
+    for path in sorted((Path(__file__).parent / "models").glob("*.py")):
+        source = path.read_text()
+        lines = source.splitlines()
+        for node in ast.walk(ast.parse(source)):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            fields = []
+            for item in node.body:
+                if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name) and item.value is not None:
+                    default = _constant(ast, item.value, source)
+                    line = lines[item.end_lineno - 1]
+                    fields.append((item.target.id, default, line.split("  # ", 1)[1].strip() if "  # " in line else ""))
+            classes[node.name] = ([b.id for b in node.bases if isinstance(b, ast.Name)], fields)
+    return classes
+
+
+def _constant(ast, node, source: str) -> Any:
+    """A field default from source: a literal, arithmetic of numbers (2 ** 2.1), else its source text."""
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        pass
+    if all(isinstance(n, (ast.Constant, ast.BinOp, ast.UnaryOp, ast.operator, ast.unaryop)) for n in ast.walk(node)):
+        return eval(compile(ast.Expression(node), "<option>", "eval"), {"__builtins__": {}})  # numbers only
+    return ast.get_source_segment(source, node)
+
+
+def _family_classes(model: str) -> tuple[str, str] | None:
+    """The names of a built-in family's G and D option classes, from its `ModelFamily(...)` registration."""
+    import ast
+
+    path = Path(__file__).parent / "models" / f"{model}.py"
+    if not path.is_file():
+        return None
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "ModelFamily":
+            found = {k.arg: getattr(k.value, "id", None) for k in node.keywords}
+            if found.get("G_options") and found.get("D_options"):
+                return found["G_options"], found["D_options"]
+    return None
+
+
+def family_option_rows(cfg: TrainConfig) -> dict[str, list[tuple[str, Any, str]]]:
+    """{'G': [(option, value, help), ...], 'D': [...]} of a built-in family (defaults, then this config's
+    values), read from the family's source; {} for a family registered at run time."""
+    names = _family_classes(cfg.model)
+    if names is None:
+        return {}
+    classes = _option_classes()
+
+    def fields(name: str) -> dict[str, tuple[Any, str]]:
+        bases, own = classes.get(name, ([], []))
+        out: dict[str, tuple[Any, str]] = {}
+        for base in bases:
+            out.update(fields(base))
+        for option, default, text in own:
+            out[option] = (default, text or out.get(option, (None, ""))[1])
+        return out
+
+    rows = {}
+    for prefix, name in zip(("G", "D"), names):
+        values = dict(getattr(cfg, prefix))
+        known = fields(name)
+        where = f"see gankit/models/{cfg.model}.py"
+        rows[prefix] = [(option, values.get(option, default), text or COMMON_OPTION_HELP.get(option, where))
+                        for option, (default, text) in known.items()]
+        rows[prefix] += [(option, value, "not an option of this family") for option, value in values.items()
+                         if option not in known]
+    return rows
+
+
 def config_help(cfg: TrainConfig, groups: dict[str, list[tuple[str, Any, str]]] | None = None) -> str:
-    """The resolved config as YAML with one line of help per key (for `gankit info --config`); `groups` gives
-    the rows (name, value, help) of dict keys such as G and D, printed one option per line."""
+    """The resolved config as YAML with one line of help per key (for `gankit info --config`); G and D list
+    the family's options one per line with their help (`groups` gives such rows; default: read from source)."""
+    groups = family_option_rows(cfg) if groups is None else groups
     lines: list[str] = []
 
     def walk(obj: Any, indent: int) -> None:
@@ -361,7 +447,7 @@ def config_help(cfg: TrainConfig, groups: dict[str, list[tuple[str, Any, str]]] 
             elif indent == 0 and groups and f.name in groups:
                 lines.append(f"{pad}{f.name}:  # {note}")
                 for name, option, text in groups[f.name]:
-                    lines.append(f"{pad}  {_flow(name, option)}" + (f"  # {text}" if text else ""))
+                    lines.append(f"{pad}  {_flow(name, option)}  # {text}")
             else:
                 lines.append(f"{pad}{_flow(f.name, value)}  # {note}")
 

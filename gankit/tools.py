@@ -138,65 +138,6 @@ def parse_psis(text: str) -> list[float]:
     return psis
 
 
-# Help for option names the families share that their source leaves uncommented.
-COMMON_OPTION_HELP = {
-    "c_dim": "label classes (set from the data when conditional=true; 0 = unconditional)",
-    "img_resolution": "image size (set from the data)",
-    "img_channels": "image channels (set from the data)",
-    "data_dim": "dimension of vector (toy) data (set from the data)",
-    "z_dim": "latent size",
-    "w_dim": "intermediate latent (w) size",
-    "mapping_layers": "layers of the mapping network z -> w",
-    "w_avg_beta": "decay of the running mean of w (truncation's centre)",
-    "channel_max": "at most this many channels per layer",
-    "channel_base": "channels at resolution r: min(channel_base / r, channel_max)",
-    "mixing_prob": "probability of style mixing regularization per batch",
-    "mbstd_group_size": "minibatch-stddev group size",
-    "mbstd_num_channels": "minibatch-stddev feature maps",
-    "max_channels": "at most this many channels per layer",
-    "widths": "hidden layer widths",
-    "slope": "LeakyReLU negative slope",
-    "dropout": "dropout probability",
-    "bn_eps": "BatchNorm epsilon",
-    "c_embed_dim": "label embedding width (0 = c_dim)",
-}
-
-
-def option_help(cls: type) -> dict[str, str]:
-    """Each field's help of an option dataclass: its `# comment` in the source (base classes too), else a shared text."""
-    import dataclasses
-    import inspect
-    import re
-
-    found: dict[str, str] = {}
-    for klass in reversed(cls.__mro__):
-        if not dataclasses.is_dataclass(klass):
-            continue
-        try:
-            source = inspect.getsource(klass)
-        except (OSError, TypeError):
-            continue
-        for name, text in re.findall(r"^\s+(\w+)\s*:[^=\n]*=[^\n]*?#\s*(.+)$", source, flags=re.M):
-            found[name] = text.strip()
-    return {f.name: found.get(f.name, COMMON_OPTION_HELP.get(f.name, "")) for f in dataclasses.fields(cls)}
-
-
-def model_option_rows(cfg) -> dict[str, list[tuple[str, object, str]]]:
-    """{'G': [(name, value, help), ...], 'D': [...]}: the model family's options as this config sets them."""
-    import dataclasses
-
-    import gankit.models  # noqa: F401  (registers the families)
-    from gankit.config import build_options
-    from gankit.registry import MODELS
-
-    family = MODELS.get(cfg.model)
-    rows = {}
-    for prefix, cls in (("G", family.G_options), ("D", family.D_options)):
-        options, helps = build_options(cls, getattr(cfg, prefix), prefix), option_help(cls)
-        rows[prefix] = [(f.name, getattr(options, f.name), helps[f.name]) for f in dataclasses.fields(cls)]
-    return rows
-
-
 def _frames_to_uint8(batches: list[Tensor], nrow: int) -> list[np.ndarray]:
     from gankit.viz.images import make_grid
 
@@ -215,12 +156,12 @@ def mix_command(
     truncation: float = typer.Option(1.0, "--truncation", help="psi for every source"),
 ) -> None:
     """Style-mixing grid: A rows, B columns, B's styles replacing A's at the chosen level."""
-    import gankit
+    from gankit.runs.load import load
     from gankit.viz import save_image_grid
 
     if rows < 1 or cols < 1:
         raise GankitError("--rows and --cols must be at least 1")
-    G = gankit.load(run)
+    G = load(run)
     images = mix_grid(G, rows, cols, levels, seed, truncation)
     save_image_grid(images, out, nrow=cols + 1, scale=max(1, 64 // images.shape[-1]))
     typer.echo(f"wrote {out} (the top row's {level_text(levels, G.num_ws)} replace each row's)")
@@ -237,10 +178,10 @@ def interpolate_command(
     truncation: float = typer.Option(1.0, "--truncation", help="psi (style-based generators)"),
 ) -> None:
     """A latent walk as a looping GIF (slerp in z, lerp in w)."""
-    import gankit
+    from gankit.runs.load import load
     from gankit.viz.images import save_gif
 
-    G = gankit.load(run)
+    G = load(run)
     batches = interpolation_frames(G, space, frames, n, seed, truncation)
     scale = max(1, 64 // batches[0].shape[-1])
     grids = [g.repeat(scale, axis=0).repeat(scale, axis=1) for g in _frames_to_uint8(batches, nrow=n)]
@@ -250,10 +191,10 @@ def interpolate_command(
 
 def truncation_sweep_command(run: Path, sweep: str, n: int, out: Path, seed: int) -> None:
     """`gankit sample --truncation-sweep`: one row per ψ, the same latents in every row."""
-    import gankit
+    from gankit.runs.load import load
     from gankit.viz import save_image_grid
 
-    G = gankit.load(run)
+    G = load(run)
     psis = parse_psis(sweep)
     images = truncation_grid(G, psis, n, seed)
     labels = [f"ψ = {p:g}" for p in psis]

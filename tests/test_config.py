@@ -94,3 +94,16 @@ def test_skip_bad_option():
     assert load_config("dcgan").skip_bad is False and load_config("dcgan", ["skip_bad=true"]).skip_bad is True
     with pytest.raises(GankitError, match=r"'data' takes one value, not sub-keys .*top-level keys: skip_bad=true"):
         load_config("dcgan", ["data.skip_bad=true"])
+
+
+def test_family_options_are_read_from_source_with_their_help():
+    from gankit.config import family_option_rows
+
+    rows = {p: {name: (value, text) for name, value, text in r} for p, r in
+            family_option_rows(load_config("stylegan2", ["G.w_dim=64", "G.bogus=1"])).items()}
+    assert rows["G"]["input"] == ("const", "const | fourier (StyleGAN3 config B)")  # the family's own comment
+    assert rows["G"]["mapping_lr"] == (0.01, "lr multiplier of the mapping network")  # its base class's
+    assert rows["G"]["truncation_cutoff"][1].startswith("ψ applies to every w")  # the subclass's comment wins
+    assert rows["G"]["truncation_cutoff"][0] is None and rows["G"]["w_dim"] == (64, "intermediate latent (w) size")
+    assert rows["G"]["bogus"] == (1, "not an option of this family")
+    assert rows["D"]["pack"][1].startswith("PacGAN") and "conv_clamp" in rows["D"]

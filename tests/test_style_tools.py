@@ -104,13 +104,3 @@ def test_cli_tools_on_a_generator_without_mapping(monkeypatch, capsys, runs, tmp
         code, out, err = _run(monkeypatch, capsys, *args, "--out", tmp_path / "x.png")
         assert code == 2 and "mapping network" in err, (args, err)
 
-
-def test_option_help_reads_the_families_comments():
-    from gankit.models.stylegan2 import StyleGAN2GOptions
-    from gankit.tools import option_help
-
-    helps = option_help(StyleGAN2GOptions)
-    assert helps["input"] == "const | fourier (StyleGAN3 config B)"  # the family's own comment
-    assert helps["mapping_lr"] == "lr multiplier of the mapping network"  # its base class's comment
-    assert helps["truncation_cutoff"].startswith("ψ applies to every w")  # the subclass's comment wins
-    assert helps["z_dim"] == "latent size" and set(helps) >= {"c_dim", "img_resolution", "channel_base"}
