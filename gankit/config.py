@@ -400,6 +400,14 @@ def _option_classes() -> dict[str, tuple[list[str], list[tuple[str, Any, str]]]]
 
 def _constant(ast, node, source: str) -> Any:
     """A field default from source: a literal, arithmetic of numbers (2 ** 2.1), else its source text."""
+    if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "field":  # field(default=...) / default_factory
+        for keyword in node.keywords:
+            if keyword.arg == "default":
+                return _constant(ast, keyword.value, source)
+            if keyword.arg == "default_factory" and isinstance(keyword.value, ast.Lambda):
+                return _constant(ast, keyword.value.body, source)
+            if keyword.arg == "default_factory" and getattr(keyword.value, "id", "") in ("list", "dict"):
+                return [] if keyword.value.id == "list" else {}
     try:
         return ast.literal_eval(node)
     except ValueError:
@@ -432,13 +440,22 @@ def family_option_rows(cfg: TrainConfig) -> dict[str, list[tuple[str, Any, str]]
         return {}
     classes = _option_classes()
 
-    def fields(name: str) -> dict[str, tuple[Any, str]]:
-        bases, own = classes.get(name, ([], []))
+    def mro(name: str) -> list[str]:  # Python's C3 linearization, on class names
+        seqs = [mro(base) for base in classes.get(name, ([], []))[0]] + [list(classes.get(name, ([], []))[0])]
+        result = [name]
+        while any(seqs):
+            head = next((seq[0] for seq in seqs if seq and not any(seq[0] in other[1:] for other in seqs)), None)
+            if head is None:
+                break
+            result.append(head)
+            seqs = [seq[1:] if seq and seq[0] == head else seq for seq in seqs]
+        return result
+
+    def fields(name: str) -> dict[str, tuple[Any, str]]:  # dataclass order: the bases' fields first (reverse MRO)
         out: dict[str, tuple[Any, str]] = {}
-        for base in bases:
-            out.update(fields(base))
-        for option, default, text in own:
-            out[option] = (default, text or out.get(option, (None, ""))[1])
+        for klass in reversed(mro(name)):
+            for option, default, text in classes.get(klass, ([], []))[1]:
+                out[option] = (default, text or out.get(option, (None, ""))[1])
         return out
 
     rows = {}

@@ -107,3 +107,20 @@ def test_family_options_are_read_from_source_with_their_help():
     assert rows["G"]["truncation_cutoff"][0] is None and rows["G"]["w_dim"] == (64, "intermediate latent (w) size")
     assert rows["G"]["bogus"] == (1, "not an option of this family")
     assert rows["D"]["pack"][1].startswith("PacGAN") and "conv_clamp" in rows["D"]
+
+
+def test_family_options_read_from_source_match_the_dataclasses():
+    import dataclasses
+
+    import gankit.models  # noqa: F401
+    from gankit.config import family_option_rows
+    from gankit.registry import MODELS
+
+    for model in MODELS.names():
+        family, rows = MODELS.get(model), family_option_rows(load_config(model))
+        for prefix, cls in (("G", family.G_options), ("D", family.D_options)):
+            real = [(f.name, f.default if f.default is not dataclasses.MISSING else f.default_factory())
+                    for f in dataclasses.fields(cls)]
+            set_here = getattr(load_config(model), prefix)
+            assert [(n, v) for n, v, _ in rows[prefix] if n not in set_here] == [r for r in real if r[0] not in set_here]
+            assert [n for n, _, _ in rows[prefix]] == [n for n, _ in real], (model, prefix)
