@@ -132,7 +132,8 @@ class SampleHook(IntervalHook):
             path.parent.mkdir(parents=True, exist_ok=True)
             np.save(path.with_suffix(".npy"), samples.numpy())
             reference = t.data.sample(max(self.n, 1000), torch.Generator().manual_seed(t.cfg.seed))
-            save_scatter(samples, path.with_suffix(".png"), reference=reference, title=f"step {t.state.step}")
+            save_scatter(samples, path.with_suffix(".png"), reference=reference, modes=t.data.means,
+                         title=f"{t.cfg.model} on {t.data.name}, step {t.state.step}")
         else:
             save_image_grid(samples, path.with_suffix(".png"), scale=max(1, 64 // samples.shape[-1]))
 

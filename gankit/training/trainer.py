@@ -16,7 +16,6 @@ import torch
 from torch import nn
 
 from gankit.config import TrainConfig, load_config, to_yaml
-from gankit.data import load_dataset
 from gankit.errors import GankitError
 from gankit.losses import DBatch, build_regularizers, lazy_compensation
 from gankit.losses.regularizers import GBatch
@@ -30,7 +29,7 @@ from gankit.training import distributed, speed
 from gankit.training.ema import make_ema
 from gankit.nn.augment import install_diffaugment
 from gankit.nn.draws import SampleDraws
-from gankit.training.feed import DataFeeder
+from gankit.training.feed import DataFeeder, check_batch_fits, load_training_data, write_data_record
 from gankit.training.hooks import CheckpointHook, EmaHook, Hook, LogHook, ProgressHook, SampleHook, WeightClipHook
 from gankit.training.summary import SummaryHook
 
@@ -137,7 +136,8 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.rank, self.world = distributed.rank_and_world(rank, world)  # default: the process group's
         self.device = pick_device(cfg.device)
-        self.data = data if data is not None else load_dataset(cfg.data, resolution=cfg.resolution, channels=cfg.channels)
+        self.data = data if data is not None else load_training_data(cfg)
+        check_batch_fits(self.data, cfg)
         resolve_model_options(cfg, self.data)
         if self.data.kind == "image":
             cfg.resolution, cfg.channels = self.data.resolution, self.data.channels
@@ -253,6 +253,7 @@ class Trainer:
         if self.run_dir is not None and self.rank == 0:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.yaml").write_text(to_yaml(self.cfg))
+            write_data_record(self.run_dir, self.data)
         self._start_time = time.perf_counter()
         self._call("on_start")
         return self
