@@ -294,7 +294,8 @@ class ResidualBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:  # [N, I, H, W] -> [N, O, H/2, W/2]
         y = self.skip(x)
         x = _clamp(self.conv0(x), self.conv_clamp)
-        x = _clamp(self.conv1(x) * SQRT_HALF, self.conv_clamp)
+        # The clamp scales with the residual gain, as in NVIDIA's code (bias_act clamps at clamp·gain).
+        x = _clamp(self.conv1(x) * SQRT_HALF, self.conv_clamp * SQRT_HALF if self.conv_clamp is not None else None)
         return y + x
 
 
