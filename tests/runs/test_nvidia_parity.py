@@ -136,6 +136,20 @@ def test_gankit_matches_nvidia(name, tmp_path):
     assert worst[1][1] <= TOL, f"{name}: {worst[0]} differs by {worst[1][1]:.2e} relative"
 
 
+def test_an_imported_stylegan3_r_matches_in_onnxruntime(tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    from gankit.export import export_generator
+
+    compare("sg3-r-cond-grey", tmp_path / "case")
+    G = gankit.load(tmp_path / "case" / "snapshot.pkl")
+    session = onnxruntime.InferenceSession(str(export_generator(G, tmp_path / "G.onnx", "onnx")),
+                                           providers=["CPUExecutionProvider"])
+    ref = torch.load(tmp_path / "case" / "ref.pt", weights_only=True)
+    (images,) = session.run(["images"], {"z": ref["z"].numpy(), "c": ref["c"].numpy()})
+    theirs = ref["G_ema/img/1.0/None"].clamp(-1, 1)
+    assert (torch.from_numpy(images) - theirs).abs().max().item() <= 1e-4
+
+
 if __name__ == "__main__":
     import tempfile
 
