@@ -188,9 +188,6 @@ def _stylegan3_g(rec: Record, where: str) -> tuple[Network, str]:
 def _stylegan2_d(rec: Record, where: str) -> Network:
     kw = _kwargs(rec)
     resolution, channels, c_dim = int(rec.attr("img_resolution")), int(rec.attr("img_channels")), int(rec.attr("c_dim"))
-    if c_dim:
-        raise _unsupported(f"{where} is conditional: NVIDIA's D maps labels through its own mapping network, "
-                           "which gankit's projection D does not have")
     log2 = int(math.log2(resolution))
     blocks = [rec.child(f"b{2 ** r}") for r in range(log2, 2, -1)]
     epilogue = rec.child("b4")
@@ -207,7 +204,19 @@ def _stylegan2_d(rec: Record, where: str) -> Network:
     rules = [(r".*\.resample_filter", ""), (rf"b{resolution}\.fromrgb\.(.*)", r"from_rgb.\1"),
              (r"b4\.(conv|fc)\.(.*)", r"epilogue.\1.\2"), (r"b4\.out\.(.*)", r"epilogue.head.out.\1")]
     rules += [(rf"b{2 ** r}\.(conv0|conv1|skip)\.(.*)", rf"blocks.{log2 - r}.\1.\2") for r in range(log2, 2, -1)]
-    return Network(options, _rename(rec.tensors(), rules, where))
+    extra = {}
+    if c_dim:  # labels go through a mapping network to a cmap as wide as the 4×4 features
+        mapping = rec.child("mapping")
+        width = epilogue.child("fc").state["_parameters"]["weight"].shape[0]
+        m_opts, _ = _mapping(mapping, f"{where}.mapping")
+        if int(mapping.attr("w_dim")) != width or abs(m_opts["mapping_lr"] - 0.01) > 1e-12:
+            raise _unsupported(f"{where}.mapping is not a {width}-wide label mapping with lr multiplier 0.01 "
+                               "(cmap_dim/mapping_kwargs options)")
+        options.update(c_dim=c_dim, c_mapping_layers=m_opts["mapping_layers"])
+        rules += [(r"mapping\.fc(\d+)\.(.*)", r"epilogue.head.mapping.layers.\1.\2"),
+                  (r"mapping\.embed\.(.*)", r"epilogue.head.mapping.embed.\1")]
+        extra["epilogue.head.mapping.w_avg"] = torch.zeros(width)  # gankit's mapping keeps one; unused here
+    return Network(options, dict(_rename(rec.tensors(), rules, where), **extra))
 
 
 def _family(rec: Record, where: str) -> str:

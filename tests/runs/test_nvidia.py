@@ -87,28 +87,18 @@ def _synthesis_layer(conv, up: bool) -> Persistent:
                              "up": 2 if up else 1}, params, buffers, {"affine": _fc(conv.affine)})
 
 
-def stylegan2_records(G, D, architecture: str = "skip") -> tuple[Persistent, Persistent]:
-    """NVIDIA-format records of a gankit StyleGAN2 G and D (a conditional D is written without its label mapping)."""
-    R, opts = G.img_resolution, dict(channel_base=G.channel_base, channel_max=G.channel_max)
-    blocks = OrderedDict()
-    for i, block in enumerate(G.synthesis.blocks):
-        kids = OrderedDict() if block.first else OrderedDict(conv0=_synthesis_layer(block.conv0, up=True))
-        kids["conv1"] = _synthesis_layer(block.conv1, up=False)
-        kids["torgb"] = _synthesis_layer(block.torgb, up=False)
-        blocks[f"b{block.resolution}"] = Persistent(
-            "SynthesisBlock", {"architecture": architecture, "resolution": block.resolution, "use_fp16": False},
-            {"const": block.const} if block.first else {}, {"resample_filter": _filter()}, kids)
-    synthesis = Persistent("SynthesisNetwork", {"num_fp16_res": 0, "block_resolutions": np.array([4, 8]),
-                                                "w_dim": G.w_dim}, children=blocks, init_kwargs=opts)
-    m = G.mapping
+def mapping_record(m) -> Persistent:
+    """NVIDIA's MappingNetwork record of a gankit mapping network."""
     fcs = OrderedDict((f"fc{i}", _fc(layer, "lrelu")) for i, layer in enumerate(m.layers))
     if m.embed is not None:
         fcs["embed"] = _fc(m.embed)
-    mapping = Persistent("MappingNetwork", {"z_dim": m.z_dim, "c_dim": m.c_dim, "w_dim": m.w_dim, "num_layers": len(m.layers),
-                                            "w_avg_beta": m.w_avg_beta}, buffers={"w_avg": m.w_avg}, children=fcs)
-    shape = {"z_dim": G.z_dim, "c_dim": G.c_dim, "w_dim": G.w_dim, "img_resolution": R, "img_channels": G.img_channels}
-    gen = Persistent("Generator", shape, children={"synthesis": synthesis, "mapping": mapping},
-                     init_kwargs=dict(shape, mapping_kwargs={"num_layers": len(m.layers)}, **opts))
+    return Persistent("MappingNetwork", {"z_dim": m.z_dim, "c_dim": m.c_dim, "w_dim": m.w_dim, "num_layers": len(m.layers),
+                                         "w_avg_beta": m.w_avg_beta}, buffers={"w_avg": m.w_avg}, children=fcs)
+
+
+def discriminator_record(D) -> Persistent:
+    """NVIDIA's resnet Discriminator record of a gankit ResidualDiscriminator."""
+    R, opts = D.img_resolution, dict(channel_base=D.channel_base, channel_max=D.channel_max)
 
     def conv(layer) -> Persistent:
         params = {"weight": layer.weight} if layer.bias is None else {"weight": layer.weight, "bias": layer.bias}
@@ -126,35 +116,106 @@ def stylegan2_records(G, D, architecture: str = "skip") -> tuple[Persistent, Per
     d_blocks["b4"] = Persistent("DiscriminatorEpilogue", {"architecture": "resnet"}, children=OrderedDict(
         mbstd=Persistent("MinibatchStdLayer", {"group_size": ep.mbstd.group_size, "num_channels": ep.mbstd.num_channels}),
         conv=conv(ep.conv), fc=_fc(ep.fc, "lrelu"), out=_fc(ep.head.out)))
-    disc = Persistent("Discriminator", {"c_dim": D.c_dim, "img_resolution": R, "img_channels": G.img_channels},
-                      children=d_blocks, init_kwargs=dict(opts, c_dim=D.c_dim, img_resolution=R, img_channels=G.img_channels))
-    return gen, disc
+    head = ep.head
+    if head.mapping is not None:  # NVIDIA's D maps labels through a mapping network (no w_avg)
+        hm = head.mapping
+        kids = OrderedDict((f"fc{i}", _fc(layer, "lrelu")) for i, layer in enumerate(hm.layers))
+        kids["embed"] = _fc(hm.embed)
+        d_blocks["mapping"] = Persistent("MappingNetwork", {"z_dim": 0, "c_dim": D.c_dim, "w_dim": head.cmap_dim,
+                                                            "num_layers": len(hm.layers), "w_avg_beta": None},
+                                         children=kids)
+    disc = Persistent("Discriminator", {"c_dim": D.c_dim, "img_resolution": R, "img_channels": D.img_channels},
+                      children=d_blocks, init_kwargs=dict(opts, c_dim=D.c_dim, img_resolution=R, img_channels=D.img_channels))
+    return disc
 
 
-def tiny_stylegan2(c_dim: int = 0, clamp: float | None = None, seed: int = 0):
-    """A gankit StyleGAN2 G, G_ema and D (8×8, RGB) with every parameter and buffer away from its init."""
-    overrides = ["G.img_resolution=8", "G.img_channels=3", f"G.c_dim={c_dim}", "G.z_dim=8", "G.w_dim=8",
-                 "G.channel_base=64", "G.channel_max=8", "D.img_resolution=8", "D.img_channels=3", f"D.c_dim={c_dim}",
-                 "D.channel_base=64", "D.channel_max=8", "D.mbstd_group_size=2"]
-    overrides += [f"G.conv_clamp={clamp}", f"D.conv_clamp={clamp}"] if clamp is not None else []
-    cfg = gankit.load_config("stylegan2", overrides)
+def stylegan2_records(G, D, architecture: str = "skip") -> tuple[Persistent, Persistent]:
+    """NVIDIA-format records of a gankit StyleGAN2 G and D (a conditional D needs D.c_mapping_layers > 0)."""
+    R, opts = G.img_resolution, dict(channel_base=G.channel_base, channel_max=G.channel_max)
+    blocks = OrderedDict()
+    for i, block in enumerate(G.synthesis.blocks):
+        kids = OrderedDict() if block.first else OrderedDict(conv0=_synthesis_layer(block.conv0, up=True))
+        kids["conv1"] = _synthesis_layer(block.conv1, up=False)
+        kids["torgb"] = _synthesis_layer(block.torgb, up=False)
+        blocks[f"b{block.resolution}"] = Persistent(
+            "SynthesisBlock", {"architecture": architecture, "resolution": block.resolution, "use_fp16": False},
+            {"const": block.const} if block.first else {}, {"resample_filter": _filter()}, kids)
+    synthesis = Persistent("SynthesisNetwork", {"num_fp16_res": 0, "block_resolutions": np.array([4, 8]),
+                                                "w_dim": G.w_dim}, children=blocks, init_kwargs=opts)
+    mapping = mapping_record(G.mapping)
+    shape = {"z_dim": G.z_dim, "c_dim": G.c_dim, "w_dim": G.w_dim, "img_resolution": R, "img_channels": G.img_channels}
+    gen = Persistent("Generator", shape, children={"synthesis": synthesis, "mapping": mapping},
+                     init_kwargs=dict(shape, mapping_kwargs={"num_layers": len(G.mapping.layers)}, **opts))
+    return gen, discriminator_record(D)
+
+
+def stylegan3_records(G, D) -> tuple[Persistent, Persistent]:
+    """NVIDIA-format records of a gankit StyleGAN3 G (T or R; filters and schedule as numpy attributes) and D."""
+    synth, widen = G.synthesis, 2 if G.config == "r" else 1
+    inp = synth.input
+    kids = OrderedDict(input=Persistent("SynthesisInput", {"size": np.array([inp.size, inp.size]),
+                                                           "sampling_rate": np.float64(inp.sampling_rate)},
+                                        {"weight": inp.weight}, {"transform": inp.transform, "freqs": inp.freqs,
+                                                                 "phases": inp.phases}, {"affine": _fc(inp.affine)}))
+    names = []
+    for i, layer in enumerate(synth.layers):
+        names.append(f"L{i}_{layer.out_size}_{layer.out_channels}")
+        buffers = {"magnitude_ema": layer.magnitude_ema, "up_filter": layer.up_filter, "down_filter": layer.down_filter}
+        kids[names[-1]] = Persistent("SynthesisLayer", {
+            "conv_kernel": layer.conv_kernel, "conv_clamp": layer.conv_clamp, "magnitude_ema_beta": 0.999,
+            "up_factor": layer.up, "down_factor": layer.down, "padding": list(layer.padding),
+            "out_size": np.broadcast_to(np.asarray(layer.out_size), [2]), "is_torgb": layer.is_torgb},
+            {"weight": layer.weight, "bias": layer.bias}, buffers, {"affine": _fc(layer.affine)})
+    opts = dict(channel_base=G.channel_base * widen, channel_max=G.channel_max * widen)
+    layer_kwargs = dict(conv_kernel=1 if G.config == "r" else 3, use_radial_filters=G.config == "r", magnitude_ema_beta=0.999)
+    synthesis = Persistent("SynthesisNetwork", {"num_layers": len(names) - 1, "num_critical": G.num_critical,
+                                                "margin_size": G.margin_size, "output_scale": 0.25, "num_fp16_res": 4,
+                                                "layer_names": names}, children=kids,
+                           init_kwargs=dict(opts, num_layers=len(names) - 1, num_critical=G.num_critical,
+                                            margin_size=G.margin_size, **layer_kwargs))
+    shape = {"z_dim": G.z_dim, "c_dim": G.c_dim, "w_dim": G.w_dim, "img_resolution": G.img_resolution,
+             "img_channels": G.img_channels}
+    gen = Persistent("Generator", shape, children={"synthesis": synthesis, "mapping": mapping_record(G.mapping)},
+                     init_kwargs=dict(shape, **opts, **layer_kwargs))
+    return gen, discriminator_record(D)
+
+
+def tiny_networks(preset: str, *extra: str, seed: int = 0):
+    """A gankit G, G_ema and D (8×8 or 16×16, RGB) with every parameter and buffer away from its init."""
+    res = 16 if preset.startswith("stylegan3") else 8
+    overrides = [f"G.img_resolution={res}", "G.img_channels=3", "G.z_dim=8", "G.w_dim=8", "G.channel_base=64",
+                 "G.channel_max=8", f"D.img_resolution={res}", "D.img_channels=3", "D.c_mapping_layers=2",
+                 "D.channel_base=64", "D.channel_max=8", "D.mbstd_group_size=2", *extra]
+    cfg = gankit.load_config(preset, overrides)
     torch.manual_seed(seed)
-    family = MODELS.get("stylegan2")
+    family = MODELS.get(cfg.model)
     nets = [build_generator(cfg), build_generator(cfg), build_discriminator(family, build_options(family.D_options, cfg.D, "D"))]
     with torch.no_grad():
         for net in nets:
             for name, p in list(net.named_parameters()) + list(net.named_buffers()):
-                if name != "pl_mean" and not name.endswith("resample_filter"):
+                if name != "pl_mean" and not name.endswith(("resample_filter", "up_filter", "down_filter", "freqs",
+                                                            "phases", "transform")):
                     p.add_(torch.randn_like(p) * 0.2 * (p.abs().mean() + 1))
     for net, opts in zip(nets, (cfg.G, cfg.G, cfg.D)):
-        net.channel_base, net.channel_max = opts["channel_base"], opts["channel_max"]
+        for key in ("channel_base", "channel_max", "config", "num_critical", "margin_size"):
+            if key in opts:
+                setattr(net, key, opts[key])
         net.eval()
     return nets
 
 
+def tiny_stylegan2(c_dim: int = 0, clamp: float | None = None, seed: int = 0):
+    """A gankit StyleGAN2 G, G_ema and D (8×8, RGB), perturbed, optionally conditional and clamped."""
+    extra = [f"G.c_dim={c_dim}", f"D.c_dim={c_dim}"]
+    extra += [f"G.conv_clamp={clamp}", f"D.conv_clamp={clamp}"] if clamp is not None else []
+    return tiny_networks("stylegan2", *extra, seed=seed)
+
+
 def write_snapshot(path, G, G_ema, D, architecture="skip", **extra):
-    g, d = stylegan2_records(G, D, architecture)
-    g_ema, _ = stylegan2_records(G_ema, D, architecture)
+    if hasattr(G.synthesis, "layers"):
+        (g, d), (g_ema, _) = stylegan3_records(G, D), stylegan3_records(G_ema, D)
+    else:
+        (g, d), (g_ema, _) = stylegan2_records(G, D, architecture), stylegan2_records(G_ema, D, architecture)
     data = dict(G=g, D=d, G_ema=g_ema, augment_pipe=None, training_set_kwargs={"path": "/data/x.zip", "xflip": False})
     data.update(extra)
     path.write_bytes(dumps(data))
@@ -186,11 +247,24 @@ def test_snapshot_networks_reproduce_the_networks_they_were_written_from(tmp_pat
             for psi, cutoff in ((1.0, None), (0.5, 2)):
                 assert torch.allclose(loaded(z, c, psi=psi, cutoff=cutoff), net(z, c, psi=psi, cutoff=cutoff), atol=1e-6)
         assert torch.equal(gankit.load(pkl).mapping.w_avg, G_ema.mapping.w_avg)  # default: G_ema
-        if not c_dim:
-            assert torch.allclose(gankit.load(pkl, which="D")(x), D(x), atol=1e-6)
-        else:  # NVIDIA's conditional D maps labels through a mapping network gankit does not have
-            with pytest.raises(GankitError, match="conditional"):
-                gankit.load(pkl, which="D")
+        loaded_d = gankit.load(pkl, which="D")
+        assert loaded_d.epilogue.head.mapping is None or len(loaded_d.epilogue.head.mapping.layers) == 2
+        assert torch.allclose(loaded_d(x, c), D(x, c), atol=1e-6)
+
+
+@pytest.mark.parametrize("preset", ["stylegan3-t", "stylegan3-r"])
+def test_stylegan3_snapshots_reproduce_their_networks(tmp_path, preset):
+    G, G_ema, D = tiny_networks(preset, "G.num_layers=3", "G.num_critical=1", "G.margin_size=2", "G.c_dim=2",
+                                "D.c_dim=2", seed=5)
+    pkl = write_snapshot(tmp_path / "s.pkl", G, G_ema, D)
+    z, c, _ = _inputs(c_dim=2)
+    x = torch.randn(4, 3, 16, 16)
+    with torch.no_grad():
+        for which, net in (("G_ema", G_ema), ("G", G), ("D", D)):
+            loaded = gankit.load(pkl, which=which)
+            ours, theirs = (loaded(x, c), net(x, c)) if which == "D" else (loaded(z, c, psi=0.7), net(z, c, psi=0.7))
+            assert torch.allclose(ours, theirs, atol=1e-6), which
+        assert gankit.load(pkl).config.G["config"] == preset[-1]
 
 
 def test_import_writes_a_run_that_loads_like_the_snapshot(snapshot, tmp_path, monkeypatch, capsys):

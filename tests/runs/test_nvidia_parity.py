@@ -121,8 +121,7 @@ def compare(name: str, workdir: Path) -> dict[str, tuple[float, float]]:
                 errors[f"{which} ws ψ={psi} cutoff={cutoff}"] = _rel(ws, ref[f"{which}/ws/{psi}/{cutoff}"])
                 errors[f"{which} synthesis ψ={psi} cutoff={cutoff}"] = _rel(G.synthesis(ws, noise_mode="const"), theirs)
                 errors[f"{which} G(z) ψ={psi} cutoff={cutoff}"] = _rel(G(z, c, psi=psi, cutoff=cutoff), theirs.clamp(-1, 1))
-        if not CASES[name]["c_dim"]:
-            errors["D"] = _rel(gankit.load(pkl, which="D")(x, c), ref["D"].flatten())
+        errors["D"] = _rel(gankit.load(pkl, which="D")(x, c), ref["D"].flatten())
     return errors
 
 
