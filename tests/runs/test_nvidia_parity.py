@@ -3,6 +3,7 @@
 Runs only when NVLABS_STYLEGAN3_SRC names a checkout of github.com/NVlabs/stylegan3 (their code runs
 in a subprocess from that folder, on the CPU, where their custom ops fall back to reference code;
 it needs scipy, and their dnnlib needs `requests` and `click` on its path: set NVLABS_PYTHONPATH).
+NVLABS_STYLEGAN2_ADA_SRC (optional) adds a case from github.com/NVlabs/stylegan2-ada-pytorch.
 gankit reads each snapshot with its restricted unpickler; G_ema, G and D must give NVIDIA's outputs
 to ≤ 1e-5 relative (max |ours − theirs| / max |theirs|) in fp32. `python -m tests.runs.test_nvidia_parity`
 prints the table that BENCHMARKS.md records.
@@ -21,6 +22,7 @@ import torch
 import gankit
 
 SRC = os.environ.get("NVLABS_STYLEGAN3_SRC")
+ADA_SRC = os.environ.get("NVLABS_STYLEGAN2_ADA_SRC")  # optional: github.com/NVlabs/stylegan2-ada-pytorch
 TOL = 1e-5
 
 # The reference side: builds NVIDIA's networks through their public constructors and pickles them.
@@ -28,15 +30,20 @@ REFERENCE = r'''
 import copy, json, pickle, sys
 import torch
 import dnnlib
-from training import networks_stylegan2 as n2, networks_stylegan3 as n3
 
 case, out = json.loads(sys.argv[1]), sys.argv[2]
 torch.manual_seed(case["seed"])
 common = dict(c_dim=case["c_dim"], img_resolution=case["res"], img_channels=case["channels"])
 widths = dict(channel_base=case["base"], channel_max=case["max"], num_fp16_res=case["fp16"], conv_clamp=case["clamp"])
-if case["family"] == "stylegan2":
+if case["family"] == "ada-stylegan2":  # stylegan2-ada-pytorch: training/networks.py, nested synthesis_kwargs
+    from training import networks as n2
+    G = n2.Generator(z_dim=16, w_dim=16, mapping_kwargs=dnnlib.EasyDict(num_layers=2),
+                     synthesis_kwargs=dnnlib.EasyDict(widths), **common)
+elif case["family"] == "stylegan2":
+    from training import networks_stylegan2 as n2
     G = n2.Generator(z_dim=16, w_dim=16, mapping_kwargs=dnnlib.EasyDict(num_layers=2), **widths, **common)
 else:
+    from training import networks_stylegan2 as n2, networks_stylegan3 as n3
     radial = case["family"] == "stylegan3-r"
     G = n3.Generator(z_dim=16, w_dim=16, mapping_kwargs=dnnlib.EasyDict(num_layers=2), num_layers=4,
                      num_critical=2, margin_size=4, magnitude_ema_beta=0.5 ** (32 / 20000), conv_kernel=1 if radial else 3,
@@ -91,6 +98,8 @@ CASES = {
     "sg2-clamp-fp16": dict(family="stylegan2", c_dim=0, channels=3, res=32, base=512, max=32, clamp=0.5, fp16=2),
     "sg3-t": dict(family="stylegan3-t", c_dim=0, channels=3, res=16, base=256, max=32, clamp=256, fp16=2),
     "sg3-r-cond-grey": dict(family="stylegan3-r", c_dim=2, channels=1, res=16, base=256, max=32, clamp=256, fp16=0),
+    "ada-sg2-cond-clamp-fp16": dict(family="ada-stylegan2", c_dim=3, channels=3, res=32, base=512, max=32, clamp=0.5,
+                                    fp16=2),
 }
 
 
@@ -105,8 +114,9 @@ def compare(name: str, workdir: Path) -> dict[str, tuple[float, float]]:
     workdir.mkdir(parents=True, exist_ok=True)
     script = workdir / "reference.py"
     script.write_text(REFERENCE)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("NVLABS_PYTHONPATH")])))
-    subprocess.run([sys.executable, str(script), json.dumps(case), str(workdir)], cwd=SRC, env=env, check=True,
+    src = ADA_SRC if case["family"] == "ada-stylegan2" else SRC
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [src, os.environ.get("NVLABS_PYTHONPATH")])))
+    subprocess.run([sys.executable, str(script), json.dumps(case), str(workdir)], cwd=src, env=env, check=True,
                    capture_output=True, timeout=600)
     ref = torch.load(workdir / "ref.pt", weights_only=True)
     pkl = workdir / "snapshot.pkl"
@@ -130,6 +140,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(not SRC, reason="set NVLABS_S
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_gankit_matches_nvidia(name, tmp_path):
+    if CASES[name]["family"] == "ada-stylegan2" and not ADA_SRC:
+        pytest.skip("set NVLABS_STYLEGAN2_ADA_SRC to a stylegan2-ada-pytorch checkout")
     errors = compare(name, tmp_path / name)
     worst = max(errors.items(), key=lambda kv: kv[1][1])
     assert worst[1][1] <= TOL, f"{name}: {worst[0]} differs by {worst[1][1]:.2e} relative"
@@ -154,6 +166,8 @@ if __name__ == "__main__":
 
     with tempfile.TemporaryDirectory() as tmp:
         for case_name in sorted(CASES):
+            if CASES[case_name]["family"] == "ada-stylegan2" and not ADA_SRC:
+                continue
             errs = compare(case_name, Path(tmp) / case_name)
             for net in ("G_ema", "G", "D"):
                 picked = [v for k, v in errs.items() if k.startswith(net + " ") or k == net]
