@@ -29,7 +29,7 @@ def load_config(spec="dcgan", overrides: list[str] | None = None):
 
 
 def load(path: str | Path, device: str = "cpu", which: str | None = None):
-    """One network of a run or checkpoint folder in eval mode: `which` = "G_ema" (default when present), "G" or "D"."""
+    """One network of a run, checkpoint folder or NVIDIA snapshot (.pkl) in eval mode: `which` = "G_ema" (default when present), "G" or "D"."""
     from gankit.runs.load import load as _load
 
     return _load(path, device, which)

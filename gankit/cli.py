@@ -152,7 +152,7 @@ def train(
 
 @app.command()
 def sample(
-    run: Path = typer.Argument(..., help="run folder or checkpoint folder"),
+    run: Path = typer.Argument(..., help="run folder, checkpoint folder or NVIDIA snapshot (.pkl)"),
     n: int = typer.Option(64, "-n", help="number of samples"),
     out: Path = typer.Option(Path("samples.png"), "--out", "-o", help="PNG file to write"),
     class_: Optional[str] = typer.Option(None, "--class", help="class of a conditional generator: an index or a name (e.g. sneaker)"),
@@ -225,6 +225,20 @@ def info(
     typer.echo("datasets: " + ", ".join(catalog.DATASET_NAMES) + " (or a path: idx folder, CIFAR-10 folder, image folder, .zip of images)")
     typer.echo("presets:  " + ", ".join(preset_names()))
     typer.echo("see one:  gankit info --config PRESET")
+
+
+@app.command("import")
+def import_(
+    snapshot: Path = typer.Argument(..., help="NVIDIA StyleGAN2-ADA / StyleGAN3 snapshot (.pkl)"),
+    out: Path = typer.Option(..., "--out", "-o", help="run folder to write"),
+) -> None:
+    """Convert an NVIDIA snapshot into a gankit run folder, executing nothing from the pickle."""
+    from gankit.runs.nvidia_import import import_snapshot
+
+    checkpoint, notes = import_snapshot(snapshot, out)
+    for note in notes:
+        typer.echo(f"note: {note}")
+    typer.echo(f"wrote {checkpoint} (gankit sample {out}; fine-tune: gankit train {out / 'config.yaml'} init={out} data=...)")
 
 
 def main() -> None:

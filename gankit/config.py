@@ -173,6 +173,8 @@ class TrainConfig:
     kimg: Optional[float] = _help(None, "stop after N thousand real images shown to D")
     seconds: Optional[float] = _help(None, "also stop after N seconds of training (benchmarks, demos)")
     seed: int = _help(0, "seed for weights, data order, latents, noise and evaluation")
+    init: Optional[str] = _help(None, "start G, D and G_ema from this run, checkpoint or NVIDIA snapshot (.pkl); "
+                                      "fresh optimizers, clock and RNG (transfer learning)")
     loss: str = _help("nonsaturating", "adversarial loss (gankit info lists them)")
     n_critic: int = _help(1, "D steps per G step")
     phase_order: str = _help("d_first", "d_first | g_first: which network steps first")

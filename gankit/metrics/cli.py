@@ -11,8 +11,8 @@ from gankit.errors import GankitError
 
 
 def is_run(path: Path) -> bool:
-    """True for a run folder (has checkpoints/) or a checkpoint folder (has manifest.json)."""
-    return (path / "manifest.json").is_file() or (path / "checkpoints").is_dir()
+    """True for a run folder (has checkpoints/), a checkpoint folder (has manifest.json) or an NVIDIA snapshot (.pkl)."""
+    return (path / "manifest.json").is_file() or (path / "checkpoints").is_dir() or path.suffix.lower() in (".pkl", ".pickle")
 
 
 def default_metrics(kind: str, conditional: bool) -> str:

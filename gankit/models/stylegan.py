@@ -243,19 +243,29 @@ class StyleGANGenerator(StyleGenerator):
 # ---- discriminators --------------------------------------------------------------------------
 
 class ProjectionHead(nn.Module):
-    """Final dense layer; with labels, a projection (Miyato & Koyama 2018): <out(h), embed(c)> / √cmap_dim."""
+    """Final dense layer; with labels, a projection (Miyato & Koyama 2018): <out(h), embed(c)> / √cmap_dim.
 
-    def __init__(self, in_features: int, c_dim: int, cmap_dim: int | None = None) -> None:
+    `c_mapping_layers` > 0 embeds the labels as NVIDIA's StyleGAN2-ADA/StyleGAN3 D does: a mapping
+    network (normalised linear embedding, then that many lrelu layers with lr multiplier 0.01).
+    """
+
+    def __init__(self, in_features: int, c_dim: int, cmap_dim: int | None = None, c_mapping_layers: int = 0) -> None:
         super().__init__()
         self.cmap_dim = (cmap_dim or in_features) if c_dim else 1
         self.out = EqualizedLinear(in_features, self.cmap_dim)
-        self.embed = EqualizedLinear(c_dim, self.cmap_dim) if c_dim else None
+        self.embed = EqualizedLinear(c_dim, self.cmap_dim) if c_dim and not c_mapping_layers else None
+        self.mapping = (MappingNetwork(0, c_dim, self.cmap_dim, 1, c_mapping_layers)
+                        if c_dim and c_mapping_layers else None)
 
     def forward(self, h: Tensor, c: Tensor | None = None) -> Tensor:  # [N, F] -> [N]
         out = self.out(h)
-        if self.embed is None:
+        if self.mapping is not None:
+            cmap = self.mapping(h.new_zeros(h.shape[0], 0), c)[:, 0]  # [N, cmap_dim]
+        elif self.embed is not None:
+            cmap = self.embed(c.to(h.dtype))
+        else:
             return out[:, 0]
-        return (out * self.embed(c.to(h.dtype))).sum(dim=1) / math.sqrt(self.cmap_dim)
+        return (out * cmap).sum(dim=1) / math.sqrt(self.cmap_dim)
 
 
 class DownConv2d(EqualizedConv2d):
@@ -298,7 +308,8 @@ class ResidualBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:  # [N, I, H, W] -> [N, O, H/2, W/2]
         y = self.skip(x)
         x = _clamp(self.conv0(x), self.conv_clamp)
-        x = _clamp(self.conv1(x) * SQRT_HALF, None if self.conv_clamp is None else self.conv_clamp * SQRT_HALF)
+        # The clamp scales with the residual gain, as in NVIDIA's code (bias_act clamps at clamp·gain).
+        x = _clamp(self.conv1(x) * SQRT_HALF, self.conv_clamp * SQRT_HALF if self.conv_clamp is not None else None)
         return y + x
 
 
@@ -306,13 +317,13 @@ class DEpilogue(nn.Module):
     """The 4×4 head of ProGAN/StyleGAN D: mbstd -> conv3×3 -> dense (16C -> C) -> dense (C -> 1) or projection."""
 
     def __init__(self, channels: int, c_dim: int, mbstd_group_size: int, mbstd_num_channels: int,
-                 conv_clamp: float | None = None) -> None:
+                 conv_clamp: float | None = None, c_mapping_layers: int = 0) -> None:
         super().__init__()
         self.conv_clamp = conv_clamp
         self.mbstd = MinibatchStdDev(mbstd_group_size, mbstd_num_channels) if mbstd_num_channels else None
         self.conv = EqualizedConv2d(channels + mbstd_num_channels, channels, 3, activation="lrelu")
         self.fc = EqualizedLinear(channels * 16, channels, activation="lrelu")
-        self.head = ProjectionHead(channels, c_dim)
+        self.head = ProjectionHead(channels, c_dim, c_mapping_layers=c_mapping_layers)
 
     def forward(self, x: Tensor, c: Tensor | None) -> Tensor:  # [N, C, 4, 4] -> [N]
         if self.mbstd is not None:
@@ -326,7 +337,7 @@ class ResidualDiscriminator(Discriminator):
 
     def __init__(self, img_resolution: int, img_channels: int, c_dim: int = 0, channel_base: int = 32768,
                  channel_max: int = 512, mbstd_group_size: int = 4, mbstd_num_channels: int = 1,
-                 conv_clamp: float | None = None) -> None:
+                 conv_clamp: float | None = None, c_mapping_layers: int = 0) -> None:
         super().__init__()
         self.img_resolution, self.img_channels, self.c_dim = img_resolution, img_channels, c_dim
         log2 = check_resolution(img_resolution)
@@ -334,7 +345,7 @@ class ResidualDiscriminator(Discriminator):
         self.conv_clamp = conv_clamp
         self.from_rgb = EqualizedConv2d(img_channels, ch(img_resolution), 1, activation="lrelu")
         self.blocks = nn.ModuleList(ResidualBlock(ch(2 ** r), ch(2 ** (r - 1)), conv_clamp) for r in range(log2, 2, -1))
-        self.epilogue = DEpilogue(ch(4), c_dim, mbstd_group_size, mbstd_num_channels, conv_clamp)
+        self.epilogue = DEpilogue(ch(4), c_dim, mbstd_group_size, mbstd_num_channels, conv_clamp, c_mapping_layers)
 
     def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:  # [N, C, R, R] -> [N]
         x = _clamp(self.from_rgb(x), self.conv_clamp)

@@ -44,6 +44,7 @@ class StyleGAN2GOptions(StyleGOptions):
 @dataclass
 class StyleGAN2DOptions(StyleDOptions):
     channel_base: int = 32768
+    c_mapping_layers: int = 0  # labels: 0 = one linear embedding; N = NVIDIA's N-layer mapping (their D: 8)
 
 
 class SynthesisBlock(nn.Module):
@@ -123,7 +124,8 @@ class StyleGAN2Generator(StyleGenerator):
 def build_residual_d(opts: StyleGAN2DOptions) -> ResidualDiscriminator:
     """The residual D from D.* options."""
     return ResidualDiscriminator(opts.img_resolution, opts.img_channels, opts.c_dim, opts.channel_base,
-                                 opts.channel_max, opts.mbstd_group_size, opts.mbstd_num_channels, opts.conv_clamp)
+                                 opts.channel_max, opts.mbstd_group_size, opts.mbstd_num_channels, opts.conv_clamp,
+                                 opts.c_mapping_layers)
 
 
 MODELS.register("stylegan2")(ModelFamily(

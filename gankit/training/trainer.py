@@ -129,7 +129,8 @@ class Trainer:
     """Builds data, networks, optimizers and hooks from a config, then runs the loop."""
 
     def __init__(self, cfg: TrainConfig, run_dir: str | Path | None = None, *, data=None,
-                 hooks: list[Hook] | None = None, rank: int | None = None, world: int | None = None) -> None:
+                 hooks: list[Hook] | None = None, rank: int | None = None, world: int | None = None,
+                 load_init: bool = True) -> None:
         if cfg.steps is None and cfg.kimg is None and cfg.seconds is None:
             raise GankitError("say how long to train: steps=N (generator steps), kimg=K (thousands of images) or seconds=S")
         self.cfg = cfg
@@ -147,6 +148,10 @@ class Trainer:
         G, D = build_models(cfg)
         self.G, self.D = G.to(self.device), D.to(self.device)
         self.G_ema = make_ema(self.G) if cfg.ema.kimg > 0 else None
+        if cfg.init and load_init:  # transfer learning: pretrained weights, fresh optimizers/clock/RNG
+            from gankit.runs.load import init_weights
+
+            init_weights(self.models(), cfg.init)
         # The modules the phases call; distributed training swaps in DDP wrappers here.
         self.G_train: nn.Module = self.G
         self.D_train: nn.Module = self.D
@@ -186,7 +191,7 @@ class Trainer:
         """Continue a run from its newest good checkpoint (overrides may extend steps/kimg)."""
         checkpoint = ckpt.load_checkpoint(run_dir)
         cfg = checkpoint.config(overrides)
-        trainer = cls(cfg, run_dir, **kwargs)
+        trainer = cls(cfg, run_dir, load_init=False, **kwargs)  # the checkpoint's weights replace init=
         trainer.load_state(checkpoint)
         return trainer
 
