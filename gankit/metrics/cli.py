@@ -1,7 +1,6 @@
 """`gankit eval`: measure a run, a checkpoint or a folder of images against a dataset."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -40,6 +39,7 @@ def eval_command(
 ) -> None:
     """Evaluate a generator (or an image folder): each metric beside the real-vs-real floor."""
     import gankit
+    from gankit.runs import records
     from gankit.metrics.evaluate import EvalContext, FolderSource, GeneratorSource, evaluate, format_report, parse_metrics
     from gankit.training.trainer import pick_device
 
@@ -66,7 +66,11 @@ def eval_command(
                       device=torch_device, progress=not quiet, use_cache=not no_cache)
     report = evaluate(ctx, n)
     typer.echo(format_report(report))
+    modes = report["results"].get("modes", {}).get("values", {})
+    if modes.get("reverse_kl", 0.0) == float("inf"):
+        typer.echo("note: reverse KL is infinite because no sample lies within 3 standard deviations of a mode "
+                   "(the generator is untrained, collapsed or diverged); in --json it is null")
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(report, indent=2) + "\n")
+        json_out.write_text(records.dumps(report, indent=2) + "\n")
         typer.echo(f"wrote {json_out}")

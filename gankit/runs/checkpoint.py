@@ -4,7 +4,8 @@ Layout (GUIDE §4): `checkpoints/<step:08d>/` holding `model.safetensors` (prefi
 `G_ema.`, buffers included), `state.pt` (optimizers, counters, RNG tensors), `config.yaml` and
 `manifest.json` (format version, gankit version, sha256 of each file). A checkpoint is written
 in a temporary folder and renamed into place; `checkpoints/latest` names the newest complete
-one; a corrupt checkpoint is reported by file and skipped in favour of the previous good one.
+one; a corrupt checkpoint, or one whose tensors are not finite (NaN/Inf: a diverged run), is
+reported in one line and skipped in favour of the previous good one.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import hashlib
 import json
 import os
 import shutil
-import warnings
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from gankit.errors import GankitError
 
 FORMAT_VERSION = 1
 FILES = ("model.safetensors", "state.pt", "config.yaml")
+DIVERGED_AT = 1e12  # a weight (or loss) this large in magnitude, or NaN/Inf, means a run has diverged
 
 
 @dataclass
@@ -63,6 +65,21 @@ def model_tensors(models: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
         for key, value in model.state_dict().items():
             out[f"{prefix}.{key}"] = value.detach().cpu().contiguous().clone()
     return out
+
+
+def first_bad_tensor(tensors: dict[str, torch.Tensor], limit: float = float("inf")) -> str | None:
+    """The name of the first floating tensor holding NaN/Inf or a value of magnitude >= `limit` (None: all fine).
+
+    One host sync for all of them (per-tensor maxima are stacked on the tensors' device first).
+    """
+    floats = [(k, v) for k, v in tensors.items() if v.is_floating_point() and v.numel()]
+    if not floats:
+        return None
+    peaks = torch.stack([v.detach().abs().amax().float().to(floats[0][1].device) for _, v in floats])  # [T]
+    bad = ~(peaks < limit)  # NaN compares False: caught here too
+    if not bool(bad.any()):
+        return None
+    return floats[int(bad.nonzero()[0, 0])][0]
 
 
 def load_model(model: nn.Module, tensors: dict[str, torch.Tensor], prefix: str, source: Path) -> None:
@@ -136,12 +153,11 @@ def verify_checkpoint(path: Path) -> None:
             raise GankitError(f"checkpoint file {file} is missing or corrupt (sha256 mismatch)")
 
 
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint folder, or the newest good checkpoint of a run folder (skipping corrupt ones)."""
+def _candidates(path: str | Path) -> list[Path]:
+    """[path] for a checkpoint folder; a run folder's checkpoints, the one `latest` names first, then newest first."""
     path = Path(path)
     if (path / "manifest.json").exists():
-        verify_checkpoint(path)
-        return path
+        return [path]
     if not path.exists():
         raise GankitError(f"no run or checkpoint at {path}")
     candidates = list_checkpoints(path)
@@ -151,18 +167,57 @@ def resolve_checkpoint(path: str | Path) -> Path:
         if named in candidates:
             candidates.remove(named)
             candidates.append(named)
-    for candidate in reversed(candidates):
+    candidates.reverse()
+    if not candidates:
+        raise GankitError(f"{path} holds no complete checkpoint (train first, or pass a checkpoint folder)")
+    return candidates
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint folder, or the newest intact checkpoint of a run folder (skipping corrupt ones)."""
+    def verified(candidate: Path) -> Path:
+        verify_checkpoint(candidate)
+        return candidate
+
+    return _first_good(path, verified)
+
+
+def _first_good(path: str | Path, read):
+    """`read` of the first candidate it does not refuse; each one skipped is noted in one line, and when
+    none is left the error names the newest one's fault."""
+    candidates = _candidates(path)
+    errors = []
+    for candidate in candidates:
         try:
-            verify_checkpoint(candidate)
-            return candidate
+            result = read(candidate)
         except GankitError as err:
-            warnings.warn(f"skipping {candidate}: {err}", stacklevel=2)
-    raise GankitError(f"{path} holds no complete checkpoint (train first, or pass a checkpoint folder)")
+            if len(candidates) == 1:
+                raise
+            errors.append((candidate, err))
+            continue
+        for skipped, err in errors:
+            _skip(skipped, err)
+        return result
+    raise GankitError(f"none of the {len(candidates)} checkpoints of {path} is usable; the newest: {errors[0][1]}")
+
+
+def _skip(candidate: Path, err: GankitError) -> None:
+    """Say in one line on stderr that a run's checkpoint is passed over, and why."""
+    print(f"note: skipping checkpoint {candidate}: {err}", file=sys.stderr)
+
+
+def _read(path: Path) -> Checkpoint:
+    """Verify and read one checkpoint folder; diverged weights (NaN/Inf, beyond DIVERGED_AT) are refused."""
+    verify_checkpoint(path)
+    tensors = load_file(str(path / "model.safetensors"))
+    bad = first_bad_tensor(tensors, DIVERGED_AT)
+    if bad is not None:
+        raise GankitError(f"checkpoint {path} holds NaN/Inf or values beyond {DIVERGED_AT:.0e} in {bad}: the run had "
+                          "diverged when it was written; use an earlier checkpoint")
+    state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+    return Checkpoint(path, tensors, state, (path / "config.yaml").read_text())
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Verify and read a checkpoint (or a run's newest good one)."""
-    path = resolve_checkpoint(path)
-    tensors = load_file(str(path / "model.safetensors"))
-    state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
-    return Checkpoint(path, tensors, state, (path / "config.yaml").read_text())
+    """Read a checkpoint folder, or a run folder's newest intact checkpoint whose weights have not diverged."""
+    return _first_good(path, _read)

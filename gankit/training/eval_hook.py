@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Optional
 import torch
 
 from gankit.config import TrainConfig
+from gankit.runs import records
 from gankit.training.hooks import IntervalHook, sample_generator
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ class EvalHook(IntervalHook):
             for name, result in self.last_report["results"].items():
                 record = {"step": t.state.step, "kimg": kimg, "metric": name, **result["values"],
                           "floor": result["floor"], "protocol": result["protocol"]}
-                f.write(json.dumps(record) + "\n")
+                f.write(records.dumps(record) + "\n")
 
 
 def read_metrics(path: Path) -> list[dict]:

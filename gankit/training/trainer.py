@@ -32,6 +32,13 @@ from gankit.training.hooks import Hook, default_hooks
 from gankit.training.rng import TrainingRNG
 
 
+DIVERGED_AT = ckpt.DIVERGED_AT  # a loss or weight this large in magnitude (or NaN/Inf) means the run has diverged
+
+
+class Diverged(GankitError):
+    """Training diverged: the one-line message names the step, the value, the last good checkpoint and a remedy."""
+
+
 @dataclass
 class TrainState:
     """Counters saved in every checkpoint."""
@@ -157,6 +164,12 @@ class Trainer:
         state = checkpoint.state
         self.opt_G.load_state_dict(state["opt_G"])
         self.opt_D.load_state_dict(state["opt_D"])
+        for opt, net in ((self.opt_G, "G"), (self.opt_D, "D")):  # the configured lr wins (a resume may lower it)
+            lr = getattr(self.cfg.optim, net).lr * lazy_compensation(self.regularizers, net)
+            for group in opt.param_groups:
+                group["lr"] = lr
+                if "initial_lr" in group:
+                    group["initial_lr"] = lr
         self.rng.load_state_dict(state["rng"])
         self.feeder.load_state_dict(state["feeder"])
         self.state = TrainState(**state["counters"])
@@ -184,11 +197,37 @@ class Trainer:
         }
 
     def save_checkpoint(self) -> Path | None:
-        """Write a checkpoint of the current state (rank 0 only)."""
-        if self.run_dir is None or self.rank != 0:
+        """Write a checkpoint of the current state (rank 0 only); raises Diverged instead of writing non-finite
+        or exploded weights."""
+        if self.run_dir is None:
+            return None
+        tensors = {f"{name}.{k}": v for name, m in self.models().items() for k, v in m.state_dict().items()}
+        bad = ckpt.first_bad_tensor(tensors, DIVERGED_AT)  # identical on every rank: all decide alike
+        if bad is not None:
+            self.diverged(f"{bad} is NaN/Inf or beyond {DIVERGED_AT:.0e}")
+        if self.rank != 0:
             return None
         name = f"{self.state.step:08d}"
         return ckpt.save_checkpoint(self.run_dir, name, self.models(), self.state_dict(), to_yaml(self.cfg), self.cfg.checkpoint.keep)
+
+    # ---- divergence ------------------------------------------------------------------------
+    def check_losses(self) -> None:
+        """Raise Diverged when a loss mean since the last log is NaN/Inf or beyond DIVERGED_AT (one host sync;
+        rank 0 decides for all)."""
+        means = {k: torch.stack(v).sum() / self.stats.counts[k] for k, v in self.stats.values.items()}
+        bad = ckpt.first_bad_tensor(means, DIVERGED_AT)
+        if distributed.rank0_decides(bad is not None):
+            self.diverged(f"{bad} is {means[bad].item():.3g}" if bad is not None else "rank 0's losses diverged")
+
+    def diverged(self, what: str) -> None:
+        """Stop with one line: the step, what went wrong, the last good checkpoint and what to try."""
+        last = ckpt.list_checkpoints(self.run_dir)[-1:] if self.run_dir is not None else []
+        G_lr, D_lr = self.cfg.optim.G.lr, self.cfg.optim.D.lr
+        where = (f"the last good checkpoint is {last[0]}; continue from it with a lower learning rate: "
+                 f"gankit train --resume {self.run_dir} optim.G.lr={G_lr / 10:.3g} optim.D.lr={D_lr / 10:.3g}"
+                 if last else f"no checkpoint was written; train again with a lower learning rate "
+                 f"(optim.G.lr={G_lr / 10:.3g} optim.D.lr={D_lr / 10:.3g})")
+        raise Diverged(f"training diverged at step {self.state.step}: {what}; {where}")
 
     # ---- the loop ------------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -211,17 +250,21 @@ class Trainer:
         return self
 
     def train(self) -> "Trainer":
-        """Run steps until `steps` or `kimg` is reached; Ctrl-C saves a checkpoint first."""
+        """Run steps until `steps` or `kimg` is reached; Ctrl-C saves a checkpoint first; divergence stops
+        with Diverged (no checkpoint of the diverged state is written)."""
         self.start()
         try:
             while not self.done():
                 self.step()
+            self._call("on_end")
+        except Diverged:
+            self._call("on_interrupt")
+            raise
         except KeyboardInterrupt:
             where = self.save_checkpoint()
             self._call("on_interrupt")
             raise GankitError(f"interrupted at step {self.state.step}; saved {where}; continue with "
                               f"`gankit train --resume {self.run_dir}`") from None
-        self._call("on_end")
         return self
 
     def step(self) -> None:
@@ -236,6 +279,8 @@ class Trainer:
                 self.d_phase(i)
             self.g_phase()
         self.state.step += 1
+        if self.state.step % self.cfg.log.every == 0:
+            self.check_losses()
         self._call("after_step")
 
     def _call(self, event: str) -> None:
