@@ -1,6 +1,7 @@
 """The `gankit` command line: train, sample, info (typer). User errors print one line, exit 2."""
 from __future__ import annotations
 
+import functools
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +30,8 @@ def train(
     """Train a GAN: `gankit train dcgan steps=2000 --out runs/dcgan`."""
     from gankit.training import Trainer
     from gankit.runs.checkpoint import list_checkpoints
+    from gankit.runs.lock import RunLock
+    from gankit.runs.outputs import check_new_run_dir
     from gankit.training.distributed import describe_processes, init_from_env, shutdown
     from gankit.training.speed import speed_notes
 
@@ -40,23 +43,30 @@ def train(
             if "=" not in config:
                 raise GankitError("with --resume give only key=value overrides (the run's own config is used)")
             overrides.insert(0, config)
-        trainer = Trainer.resume(resume, overrides)
-        say(f"resuming {resume} at step {trainer.state.step} ({trainer.state.cur_nimg / 1000:.1f} kimg)")
+        if not resume.is_dir():
+            raise GankitError(f"no run at {resume} to resume")
+        run_dir = resume
     else:
         if config is None:
             raise GankitError("name a preset or config to train (gankit info lists the presets)")
         from gankit.config import load_config
 
         cfg = load_config(config, overrides)
-        out = out or _default_out(config)
-        if list_checkpoints(out):
-            raise GankitError(f"{out} already holds a run; continue it with --resume {out} or choose another --out")
-        trainer = Trainer(cfg, out)
-        where = f" on {describe_processes(env.world, cfg.batch_size)}" if env.world > 1 else ""
-        say(f"training {config} into {out}{where}")
-    for note in speed_notes(trainer.cfg.speed.precision, trainer.cfg.speed.compile, trainer.device):
-        say(f"note: {note}")
-    trainer.train()
+        run_dir = out or _default_out(config)
+        check_new_run_dir(run_dir)  # before any data is loaded
+    with RunLock(run_dir if env.rank == 0 else None):  # one writer per run folder; a second process is refused
+        if resume is not None:
+            trainer = Trainer.resume(resume, overrides)
+            say(f"resuming {resume} at step {trainer.state.step} ({trainer.state.cur_nimg / 1000:.1f} kimg)")
+        else:
+            if list_checkpoints(run_dir):
+                raise GankitError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose another --out")
+            trainer = Trainer(cfg, run_dir)
+            where = f" on {describe_processes(env.world, cfg.batch_size)}" if env.world > 1 else ""
+            say(f"training {config} into {run_dir}{where}")
+        for note in speed_notes(trainer.cfg.speed.precision, trainer.cfg.speed.compile, trainer.device):
+            say(f"note: {note}")
+        trainer.train()
     shutdown()
     say(f"done: {trainer.state.step} steps, {trainer.state.cur_nimg / 1000:.1f} kimg -> {trainer.run_dir}")
 
@@ -65,7 +75,7 @@ def train(
 def sample(
     run: Path = typer.Argument(..., help="run folder or checkpoint folder"),
     n: int = typer.Option(64, "-n", help="number of samples"),
-    out: Path = typer.Option(Path("samples.png"), "--out", "-o", help="PNG file to write"),
+    out: Path = typer.Option(Path("samples.png"), "--out", "-o", help="image file to write (.png, .jpg)"),
     class_: Optional[int] = typer.Option(None, "--class", help="class label for conditional generators"),
     seed: int = typer.Option(0, "--seed", help="latent seed (same seed, same samples)"),
     npy: bool = typer.Option(False, "--npy", help="also write the raw samples as .npy"),
@@ -78,10 +88,12 @@ def sample(
     import numpy as np
 
     import gankit
+    from gankit.runs.outputs import IMAGE_SUFFIXES, check_out_file
     from gankit.viz import save_image_grid, save_scatter
 
     if n < 1:
         raise GankitError("-n must be at least 1")
+    check_out_file(out, IMAGE_SUFFIXES)
     if truncation_sweep is not None:
         from gankit.tools import truncation_sweep_command
 
@@ -131,17 +143,29 @@ def info(
     typer.echo("see one:  gankit info --config PRESET")
 
 
+def _out_checked(command, suffixes: tuple[str, ...] = ()):
+    """`command` with its --out file checked first (a folder, an unwritable place or a wrong suffix: one line)."""
+    @functools.wraps(command)
+    def checked(**kwargs):
+        from gankit.runs.outputs import check_out_file
+
+        check_out_file(kwargs["out"], suffixes)
+        return command(**kwargs)
+
+    return checked
+
+
 # ---- commands defined beside their subsystem (one registration line each) ----
 from gankit.tools import interpolate_command, mix_command  # noqa: E402
 
-app.command("mix")(mix_command)
-app.command("interpolate")(interpolate_command)
+app.command("mix")(_out_checked(mix_command, (".png", ".jpg", ".jpeg")))
+app.command("interpolate")(_out_checked(interpolate_command, (".gif",)))
 from gankit.metrics.cli import eval_command  # noqa: E402
 
 app.command("eval")(eval_command)
 from gankit.export import export_command  # noqa: E402
 
-app.command("export")(export_command)
+app.command("export")(_out_checked(export_command))
 from gankit.metrics.features.cli import evaluator_app  # noqa: E402
 
 app.add_typer(evaluator_app, name="evaluator")

@@ -101,6 +101,7 @@ def load_model(model: nn.Module, tensors: dict[str, torch.Tensor], prefix: str, 
 def save_checkpoint(run_dir: Path, name: str, models: dict[str, nn.Module], state: dict, config_yaml: str, keep: int = 3) -> Path:
     """Write checkpoints/<name>/ atomically, point `latest` at it and keep the newest `keep`."""
     from gankit import __version__
+    from gankit.viz.images import file_mode
 
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
@@ -108,6 +109,7 @@ def save_checkpoint(run_dir: Path, name: str, models: dict[str, nn.Module], stat
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     save_file(model_tensors(models), str(tmp / "model.safetensors"))
+    os.chmod(tmp / "model.safetensors", file_mode())  # safetensors makes it owner-only; the umask decides, as for the rest
     torch.save(state, tmp / "state.pt")
     (tmp / "config.yaml").write_text(config_yaml)
     manifest = {"format_version": FORMAT_VERSION, "gankit_version": __version__,

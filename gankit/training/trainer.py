@@ -24,6 +24,7 @@ from gankit.models import build_models, one_hot, resolve_model_options
 from gankit.nn.layers import MinibatchStdDev
 from gankit.registry import LOSSES
 from gankit.runs import checkpoint as ckpt
+from gankit.runs.lock import RunLock
 from gankit.training import distributed, speed
 from gankit.training.ema import make_ema
 from gankit.nn.augment import install_diffaugment
@@ -242,6 +243,7 @@ class Trainer:
     def start(self) -> "Trainer":
         """Write the run's config and start the clock and the hooks (schedules, logs); `train()` calls it,
         and code that drives `step()` itself must call it first."""
+        self._lock = RunLock(self.run_dir if self.rank == 0 else None).acquire()  # one writer per run folder
         if self.run_dir is not None and self.rank == 0:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.yaml").write_text(to_yaml(self.cfg))
@@ -265,6 +267,8 @@ class Trainer:
             self._call("on_interrupt")
             raise GankitError(f"interrupted at step {self.state.step}; saved {where}; continue with "
                               f"`gankit train --resume {self.run_dir}`") from None
+        finally:
+            self._lock.release()
         return self
 
     def step(self) -> None:
