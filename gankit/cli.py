@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import List, Optional
 
@@ -15,9 +14,18 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="gankit: train, sample and inspect GANs from Goodfellow 2014 to StyleGAN3.")
 
 
-def _default_out(name: str) -> Path:
-    stem = Path(name).stem if name.endswith((".yaml", ".yml")) else name
-    return Path("runs") / f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
+def _print_version(value: bool) -> None:
+    if value:
+        from gankit import __version__
+
+        typer.echo(f"gankit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                          help="print gankit's version and exit")) -> None:
+    """gankit: train, sample and inspect GANs from Goodfellow 2014 to StyleGAN3."""
 
 
 @app.command()
@@ -31,7 +39,7 @@ def train(
     from gankit.training import Trainer
     from gankit.runs.checkpoint import list_checkpoints
     from gankit.runs.lock import RunLock
-    from gankit.runs.outputs import check_new_run_dir
+    from gankit.runs.outputs import check_new_run_dir, default_run_dir
     from gankit.training.distributed import describe_processes, init_from_env, shutdown
     from gankit.training.speed import speed_notes
 
@@ -52,7 +60,7 @@ def train(
         from gankit.config import load_config
 
         cfg = load_config(config, overrides)
-        run_dir = out or _default_out(config)
+        run_dir = out or default_run_dir(config)
         check_new_run_dir(run_dir)  # before any data is loaded
     with RunLock(run_dir if env.rank == 0 else None):  # one writer per run folder; a second process is refused
         if resume is not None:

@@ -114,3 +114,10 @@ def test_sample_writes_jpeg_for_jpg_and_files_respect_the_umask(monkeypatch, cap
     for path in [tmp_path / "s.jpg", tmp_path / "run" / "loss.png", checkpoint / "model.safetensors",
                  next((tmp_path / "run" / "samples").glob("*.png")), tmp_path / "run" / "log.jsonl"]:
         assert path.stat().st_mode & 0o777 == 0o640, path  # 0666 less the umask, as a plain open() gives
+
+
+def test_version(monkeypatch, capsys):
+    import gankit
+
+    code, out, _ = run(monkeypatch, capsys, "--version")
+    assert code == 0 and out == f"gankit {gankit.__version__}\n"

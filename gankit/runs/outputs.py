@@ -6,6 +6,7 @@ surfaces as a traceback halfway through a run.
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 
 from gankit.errors import GankitError
@@ -66,3 +67,10 @@ def check_new_run_dir(path: str | Path, option: str = "--out") -> Path:
             shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
             raise GankitError(f"{option} {path} holds other files ({shown}) but no run; choose an empty or new folder")
     return path
+
+
+def default_run_dir(config) -> Path:
+    """runs/<preset or YAML stem>-<time>: where a run goes when no --out (or out=) is given."""
+    name = config if isinstance(config, str) else str(config) if isinstance(config, Path) else "run"
+    stem = Path(name).stem if name.endswith((".yaml", ".yml")) else name
+    return Path("runs") / f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
