@@ -86,6 +86,8 @@ def test_python_dash_m_and_exit_code():
     (["interpolate", "/no/such/run", "--out", "{dir}/walk.png"], "write .gif"),
     (["lab", "divergences", "--quick", "--out", "{file}"], "is a file; give a folder"),
     (["evaluator", "train", "--data", "/no/such/data", "--out", "{dir}"], "is a folder; give a file name"),
+    (["eval", "/no/such/run", "--json", "{dir}"], "is a folder; give a file name ending in .json"),
+    (["playground", "--runs-dir", "{file}"], "is a file; give a folder"),
 ])
 def test_bad_out_is_one_line_before_anything_is_loaded(monkeypatch, capsys, tmp_path, args, message):
     """Each command refuses a bad --out first: the missing run/data behind it is never reached."""
@@ -95,7 +97,7 @@ def test_bad_out_is_one_line_before_anything_is_loaded(monkeypatch, capsys, tmp_
     places = {"file": tmp_path / "afile", "dir": tmp_path, "user": tmp_path / "user"}
     args = [a.format(**places) for a in args]
     code, out, err = run(monkeypatch, capsys, *args)
-    assert code == 2 and err.startswith("error: --out ") and message in err, err
+    assert code == 2 and err.startswith(("error: --out ", "error: --json ", "error: --runs-dir ")) and message in err, err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert (tmp_path / "afile").read_text() == "mine" and os.listdir(tmp_path / "user") == ["notes.txt"]  # nothing lost
 

@@ -40,11 +40,14 @@ def eval_command(
     """Evaluate a generator (or an image folder): each metric beside the real-vs-real floor."""
     import gankit
     from gankit.runs import records
+    from gankit.runs.outputs import check_out_file
     from gankit.metrics.evaluate import EvalContext, FolderSource, GeneratorSource, evaluate, format_report, parse_metrics
     from gankit.training.trainer import pick_device
 
     if n is not None and n < 2:
         raise GankitError("-n must be at least 2")
+    if json_out is not None:
+        check_out_file(json_out, (".json",), "--json")  # before minutes of sampling, not after
     if batch_size < 1:
         raise GankitError("--batch-size must be at least 1")
     torch_device = pick_device(device)

@@ -40,6 +40,9 @@ def playground(
         raise GankitError(f"--port must be in 1..65535, got {port}")
     if max_jobs < 1:
         raise GankitError("--max-jobs must be at least 1")
+    from gankit.runs.outputs import check_out_dir
+
+    check_out_dir(runs_dir, "--runs-dir")
     check_port_free(host, port)
     app = create_app(ServerOptions(runs_dir=runs_dir, max_jobs=max_jobs))
     typer.echo(f"gankit playground: open http://{'localhost' if host in ('127.0.0.1', 'localhost') else host}:{port}/  (Ctrl-C stops)")
