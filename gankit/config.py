@@ -16,6 +16,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from gankit import catalog
 from gankit.errors import GankitError
 
 PRESET_DIR = Path(__file__).parent / "configs"
@@ -196,15 +197,11 @@ def _layers(spec: str | Path, seen: tuple = ()) -> list[dict]:
     if str(spec) in preset_names():
         path = PRESET_DIR / f"{spec}.yaml"
     elif not (path.suffix in (".yaml", ".yml") and path.is_file()):
-        from gankit.registry import MODELS
-
-        import gankit.models  # noqa: F401  (registers the families)
-
-        if str(spec) in MODELS:
+        if str(spec) in catalog.names("model"):
             return [{"model": str(spec)}]
         raise GankitError(
             f"unknown preset or config {str(spec)!r}; presets: {', '.join(preset_names())}; "
-            f"models: {', '.join(MODELS.names())}; or give a path to a .yaml file"
+            f"models: {', '.join(catalog.names('model'))}; or give a path to a .yaml file"
         )
     data = _read_yaml(path)
     base = data.pop("base", None)
@@ -270,13 +267,8 @@ def load_config(spec: str | Path | dict | TrainConfig = "dcgan", overrides: list
 
 def validate(cfg: TrainConfig) -> None:
     """Check values that types alone cannot; raise one GankitError naming the key."""
-    from gankit.registry import LOSSES, MODELS
-
-    import gankit.losses  # noqa: F401
-    import gankit.models  # noqa: F401
-
-    MODELS.get(cfg.model)
-    LOSSES.get(cfg.loss)
+    catalog.check("model", cfg.model)
+    catalog.check("loss", cfg.loss)
     checks = [
         (cfg.batch_size > 0, "batch_size", "a positive integer"),
         (cfg.n_critic >= 1, "n_critic", "an integer >= 1"),

@@ -257,7 +257,8 @@ class PlaygroundJob:
         import shutil
 
         from gankit.runs import records
-        from gankit.training.hooks import SampleHook, SummaryHook
+        from gankit.training.hooks import SampleHook
+        from gankit.training.summary import SummaryHook
 
         if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
             raise GankitError("a run name uses letters, digits, '.', '_' and '-' (at most 64), starting with a letter or digit")

@@ -21,16 +21,18 @@ from gankit.errors import GankitError
 from gankit.losses import DBatch, build_regularizers, lazy_compensation
 from gankit.losses.regularizers import GBatch
 from gankit.models import build_models, one_hot, resolve_model_options
+from gankit.nn.device import pick_device
 from gankit.nn.layers import MinibatchStdDev
 from gankit.registry import LOSSES
 from gankit.runs import checkpoint as ckpt
 from gankit.runs.lock import RunLock
+from gankit.runs.rng import TrainingRNG
 from gankit.training import distributed, speed
 from gankit.training.ema import make_ema
 from gankit.nn.augment import install_diffaugment
 from gankit.training.feed import DataFeeder
-from gankit.training.hooks import Hook, default_hooks
-from gankit.training.rng import TrainingRNG
+from gankit.training.hooks import CheckpointHook, EmaHook, Hook, LogHook, ProgressHook, SampleHook, WeightClipHook
+from gankit.training.summary import SummaryHook
 
 
 DIVERGED_AT = ckpt.DIVERGED_AT  # a loss or weight this large in magnitude (or NaN/Inf) means the run has diverged
@@ -53,17 +55,32 @@ class TrainState:
         return dict(self.__dict__)
 
 
-def pick_device(name: str) -> torch.device:
-    """'auto' -> cuda when available, else cpu."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise GankitError(f"config key 'device': unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise GankitError("device=cuda but no CUDA GPU is available; use device=cpu")
-    return device
+def default_hooks(cfg: TrainConfig) -> list[Hook]:
+    """The hooks every run has, in call order."""
+    hooks: list[Hook] = []
+    if cfg.growth.start_resolution > 0:
+        from gankit.training.schedules import GrowthHook
+
+        hooks.append(GrowthHook(cfg.growth, cfg.batch_size))
+    if cfg.reg.clip.value > 0:
+        hooks.append(WeightClipHook(cfg.reg.clip.value))
+    if cfg.optim.lr_decay < 1:
+        from gankit.training.lr_schedule import LrDecayHook
+
+        hooks.append(LrDecayHook())
+    if cfg.ema.kimg > 0:
+        hooks.append(EmaHook())
+    if cfg.augment.blur_sigma > 0:
+        from gankit.training.blur import DiscriminatorBlurHook
+
+        hooks.append(DiscriminatorBlurHook(cfg.augment.blur_sigma, cfg.augment.blur_fade_kimg))
+    hooks += [ProgressHook(cfg) if cfg.log.progress else Hook(), LogHook(cfg), SampleHook(cfg)]
+    if cfg.eval.kimg > 0:
+        from gankit.training.eval_hook import EvalHook
+
+        hooks.append(EvalHook(cfg))
+    hooks += [CheckpointHook(cfg), SummaryHook()]
+    return hooks
 
 
 def build_optimizer(params, cfg, compensation: float = 1.0) -> torch.optim.Optimizer:
