@@ -176,6 +176,8 @@ def summary_lines(path: Path) -> list[str]:
             if key in ("step", "kimg", "metric", "floor", "protocol") or key in PLOT_SKIP or key.endswith("_std"):
                 continue
             shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+            if value is None:  # written as null: NaN/Inf
+                shown = "inf (no sample within 3 std of a mode)" if key == "reverse_kl" else "NaN/Inf"
             floor_value = floor.get(key)
             floor_shown = "—" if floor_value is None else (f"{floor_value:.4g}" if isinstance(floor_value, float) else str(floor_value))
             lines.append(f"| {key} | {shown} | {floor_shown} |")
