@@ -16,6 +16,7 @@ MODEL_SUMMARIES = {
     "ensemble": "E toy mlp G/D pairs trained at once (stacked weights, batched matmuls; many seeds per run)",
     "mlp": "fully connected G/D of the seed (GAN, WGAN, cGAN) and toy recipes",
     "progan": "Progressive GAN: growing G/D with fade-in, equalized lr, pixel norm, minibatch stddev (WGAN-GP + drift)",
+    "r3gan": "R3GAN (2024): residual grouped-conv ConvNet, no normalisation or StyleGAN tricks; use loss=rpgan + R1 + R2",
     "stylegan": "StyleGAN (2019): mapping net, const input, noise, AdaIN styles, blur, mixing, truncation",
     "stylegan2": "StyleGAN2 (2020): modulated convs, skip G, residual D, path length + lazy R1; input const|fourier",
     "stylegan3": "StyleGAN3 (2021) alias-free G, G.config t|r: Fourier input, filtered lrelu, equivariance metrics",
@@ -26,9 +27,10 @@ LOSS_SUMMARIES = {
     "lsgan": "least squares (Mao et al. 2017), targets 1/0",
     "minimax": "Goodfellow 2014 minimax: G minimises E log(1 - D(G(z)))",
     "nonsaturating": "logistic D, G minimises -E log D(G(z))",
+    "rpgan": "relativistic pairing (R3GAN): D minimises softplus(D(G(z)) - D(x)) per pair; use with R1 + R2",
     "wasserstein": "WGAN critic: D maximises E D(x) - E D(G(z))",
 }
-DATASET_NAMES = ("bimodal", "cifar10", "digits", "fashion-mnist", "grid", "kmnist", "mnist", "ring")
+DATASET_NAMES = ("bimodal", "cifar10", "digits", "fashion-mnist", "grid", "kmnist", "mnist", "ring", "stacked-fmnist")
 
 _TABLES: dict[str, tuple[Registry, tuple[str, ...]]] = {
     "model": (MODELS, tuple(MODEL_SUMMARIES)),

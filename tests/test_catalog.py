@@ -22,7 +22,7 @@ def test_dataset_names_match_the_registered_datasets():
 
 
 def test_check_lists_the_valid_names():
-    with pytest.raises(GankitError, match="unknown loss 'nope'; valid: bce, hinge, lsgan, minimax, nonsaturating, wasserstein$"):
+    with pytest.raises(GankitError, match="unknown loss 'nope'; valid: bce, hinge, lsgan, minimax, nonsaturating, rpgan, wasserstein$"):
         catalog.check("loss", "nope")
     catalog.check("model", "stylegan3")
 

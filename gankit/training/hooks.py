@@ -20,6 +20,7 @@ from gankit.config import TrainConfig
 from gankit.errors import GankitError
 from gankit.losses import clip_weights
 from gankit.runs import records
+from gankit.training.cosine import ema_half_life_kimg
 from gankit.training.ema import ema_beta, update_ema
 from gankit.training.distributed import mean_over_ranks
 
@@ -82,7 +83,8 @@ class EmaHook(Hook):
     name = "ema"
 
     def after_step(self, t: "Trainer") -> None:
-        beta = ema_beta(t.batch_size, t.cfg.ema.kimg, t.state.cur_nimg, t.cfg.ema.rampup)
+        half_life = ema_half_life_kimg(t.cfg.ema.kimg, t.cfg.schedule.kimg, t.cfg.schedule.ema_rampup, t.state.cur_nimg)
+        beta = ema_beta(t.batch_size, half_life, t.state.cur_nimg, t.cfg.ema.rampup)
         update_ema(t.G_ema, t.G, beta)
 
 
