@@ -1,4 +1,5 @@
 """The command line: train / sample / info smoke runs and every bad-input case (exit 2, one line)."""
+import os
 import subprocess
 import sys
 
@@ -124,3 +125,54 @@ def test_toy_sample_plot_draws_the_real_modes(monkeypatch, capsys, tmp_path):
     code, _, err = run(monkeypatch, capsys, "sample", tmp_path / "toy", "-n", 10, "--out", tmp_path / "t.png")
     assert code == 0, err
     assert seen["modes"].shape == (8, 2) and "on ring" in seen["title"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "dcgan", "steps=1", "data=/no/such/dir", "--out", "{file}"], "is a file; give a folder"),
+    (["train", "dcgan", "steps=1", "data=/no/such/dir", "--out", "{user}"], "holds other files (notes.txt) but no run"),
+    (["train", "dcgan", "steps=1", "data=/no/such/dir", "--out", "{file}/run"], "is a file, not a folder"),
+    (["sample", "/no/such/run", "--out", "{dir}"], "is a folder; give a file name ending in .png"),
+    (["sample", "/no/such/run", "--out", "{dir}/x.bmp"], "write .png, .jpg, .jpeg"),
+    (["sample", "/no/such/run", "--out", "{file}/x.png"], "is a file, not a folder"),
+    (["export", "/no/such/run", "--out", "{dir}"], "is a folder; give a file name"),
+    (["mix", "/no/such/run", "--out", "{dir}"], "is a folder"),
+    (["interpolate", "/no/such/run", "--out", "{dir}/walk.png"], "write .gif"),
+    (["lab", "divergences", "--quick", "--out", "{file}"], "is a file; give a folder"),
+    (["evaluator", "train", "--data", "/no/such/data", "--out", "{dir}"], "is a folder; give a file name"),
+    (["eval", "/no/such/run", "--json", "{dir}"], "is a folder; give a file name ending in .json"),
+    (["playground", "--runs-dir", "{file}"], "is a file; give a folder"),
+])
+def test_bad_out_is_one_line_before_anything_is_loaded(monkeypatch, capsys, tmp_path, args, message):
+    """Each command refuses a bad --out first: the missing run/data behind it is never reached."""
+    (tmp_path / "afile").write_text("mine")
+    (tmp_path / "user").mkdir()
+    (tmp_path / "user" / "notes.txt").write_text("mine")
+    places = {"file": tmp_path / "afile", "dir": tmp_path, "user": tmp_path / "user"}
+    args = [a.format(**places) for a in args]
+    code, out, err = run(monkeypatch, capsys, *args)
+    assert code == 2 and err.startswith(("error: --out ", "error: --json ", "error: --runs-dir ")) and message in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert (tmp_path / "afile").read_text() == "mine" and os.listdir(tmp_path / "user") == ["notes.txt"]  # nothing lost
+
+
+def test_sample_writes_jpeg_for_jpg_and_files_respect_the_umask(monkeypatch, capsys, tmp_path):
+    old = os.umask(0o027)
+    try:
+        code, _, err = run(monkeypatch, capsys, "train", "dcgan", *TINY_DCGAN, "steps=1", "--out", tmp_path / "run")
+        assert code == 0, err
+        code, _, err = run(monkeypatch, capsys, "sample", tmp_path / "run", "-n", 4, "--out", tmp_path / "s.jpg")
+        assert code == 0, err
+    finally:
+        os.umask(old)
+    assert Image.open(tmp_path / "s.jpg").format == "JPEG"
+    checkpoint = next((tmp_path / "run" / "checkpoints").glob("0*"))
+    for path in [tmp_path / "s.jpg", tmp_path / "run" / "loss.png", checkpoint / "model.safetensors",
+                 next((tmp_path / "run" / "samples").glob("*.png")), tmp_path / "run" / "log.jsonl"]:
+        assert path.stat().st_mode & 0o777 == 0o640, path  # 0666 less the umask, as a plain open() gives
+
+
+def test_version(monkeypatch, capsys):
+    import gankit
+
+    code, out, _ = run(monkeypatch, capsys, "--version")
+    assert code == 0 and out == f"gankit {gankit.__version__}\n"

@@ -65,6 +65,11 @@ def test_eval_a_toy_run_measures_modes(monkeypatch, capsys, tmp_path):
     code, out, err = run(monkeypatch, capsys, "eval", run_dir, "-q")
     assert code == 0, err
     assert "2,500 samples vs the modes of ring" in out and "modes_covered" in out and "reverse_kl" in out
+    # two steps in, no sample is near a mode: the infinite reverse KL is explained, and the JSON stays strict
+    assert "reverse_kl     inf" in out and "note: reverse KL is infinite because no sample lies within 3" in out
+    code, _, err = run(monkeypatch, capsys, "eval", run_dir, "-q", "--json", tmp_path / "toy.json")
+    kl = json.loads((tmp_path / "toy.json").read_text(), parse_constant=lambda c: pytest.fail(c))
+    assert code == 0 and kl["results"]["modes"]["values"]["reverse_kl"] is None
     code, from_checkpoint, err = run(monkeypatch, capsys, "eval", run_dir / "checkpoints" / "00000002", "-q")
     assert code == 0 and from_checkpoint.splitlines()[1:] == out.splitlines()[1:]  # same numbers from the checkpoint
     code, _, err = run(monkeypatch, capsys, "eval", run_dir, "--metrics", "fid")

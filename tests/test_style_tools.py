@@ -101,6 +101,7 @@ def test_cli_tools_on_a_generator_without_mapping(monkeypatch, capsys, runs, tmp
     assert code == 0, err
     for args in (["interpolate", dcgan, "--space", "w"], ["mix", dcgan], ["sample", dcgan, "--truncation", 0.7],
                  ["sample", dcgan, "--truncation-sweep", "1,0.5"]):
-        code, out, err = _run(monkeypatch, capsys, *args, "--out", tmp_path / "x.png")
+        out_file = tmp_path / ("x.gif" if args[0] == "interpolate" else "x.png")
+        code, out, err = _run(monkeypatch, capsys, *args, "--out", out_file)
         assert code == 2 and "mapping network" in err, (args, err)
 

@@ -1,7 +1,6 @@
 """`gankit eval`: measure a run, a checkpoint or a folder of images against a dataset."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -75,10 +74,14 @@ def eval_command(
     """Evaluate a generator (or an image folder): each metric beside the real-vs-real floor."""
     from gankit.metrics.evaluate import EvalContext, FolderSource, GeneratorSource, evaluate, format_report, parse_metrics
     from gankit.nn.device import pick_device
+    from gankit.runs import records
     from gankit.runs.load import load
+    from gankit.runs.outputs import check_out_file
 
     if n is not None and n < 2:
         raise GankitError("-n must be at least 2")
+    if json_out is not None:
+        check_out_file(json_out, (".json",), "--json")  # before minutes of sampling, not after
     if batch_size < 1:
         raise GankitError("--batch-size must be at least 1")
     torch_device = pick_device(device)
@@ -103,7 +106,11 @@ def eval_command(
         ctx.metrics = parse_metrics(default_metrics(source.kind, classifies))
     report = evaluate(ctx, n)
     typer.echo(format_report(report))
+    modes = report["results"].get("modes", {}).get("values", {})
+    if modes.get("reverse_kl", 0.0) == float("inf"):
+        typer.echo("note: reverse KL is infinite because no sample lies within 3 standard deviations of a mode "
+                   "(the generator is untrained, collapsed or diverged); in --json it is null")
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(report, indent=2) + "\n")
+        json_out.write_text(records.dumps(report, indent=2) + "\n")
         typer.echo(f"wrote {json_out}")

@@ -75,6 +75,13 @@ class Generator(nn.Module):
     def is_vector(self) -> bool:
         return self.data_dim > 0
 
+    def __call__(self, z: torch.Tensor, c: torch.Tensor | None = None, *args, **kwargs) -> torch.Tensor:
+        """G(z, c): a conditional G called without labels is one clear error (not a shape error deep inside)."""
+        if c is None and getattr(self, "c_dim", 0):
+            raise GankitError(f"this generator is conditional (c_dim={self.c_dim}): pass labels c, one-hot [N, {self.c_dim}] "
+                              "(or use G.sample(n, c=class_index))")
+        return super().__call__(z, c, *args, **kwargs)
+
     def latents(self, n: int, seed: int | None = None, c: torch.Tensor | int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """A reproducible z [n, z_dim] and labels [n] (cycling 0..c_dim-1 when `c` is None)."""
         gen = torch.Generator().manual_seed(seed) if seed is not None else None

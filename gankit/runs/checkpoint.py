@@ -4,9 +4,10 @@ Layout (GUIDE §4): `checkpoints/<step:08d>/` holding `model.safetensors` (prefi
 `G_ema.`, buffers included), `state.pt` (optimizers, counters, RNG tensors), `config.yaml` and
 `manifest.json` (format version, gankit version, sha256 of each file, the step and image count it
 holds). A checkpoint is written in a temporary folder, renamed into place and the folder fsynced;
-`checkpoints/latest` names the newest complete one; a corrupt checkpoint is reported by file and
-skipped in favour of the previous good one. Checkpoints are ordered by the images and steps they
-hold, not by name, and pruning never deletes the one just written.
+`checkpoints/latest` names the newest complete one; a corrupt checkpoint, or one whose tensors are
+not finite (NaN/Inf: a diverged run), is reported in one line and skipped in favour of the previous
+good one. Checkpoints are ordered by the images and steps they hold, not by name, and pruning never
+deletes the one just written.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import hashlib
 import json
 import os
 import shutil
-import warnings
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from gankit.errors import GankitError
 
 FORMAT_VERSION = 1
 FILES = ("model.safetensors", "state.pt", "config.yaml")
+DIVERGED_AT = 1e12  # a weight (or loss) this large in magnitude, or NaN/Inf, means a run has diverged
 
 
 @dataclass
@@ -77,6 +79,21 @@ def model_tensors(models: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
     return out
 
 
+def first_bad_tensor(tensors: dict[str, torch.Tensor], limit: float = float("inf")) -> str | None:
+    """The name of the first floating tensor holding NaN/Inf or a value of magnitude >= `limit` (None: all fine).
+
+    One host sync for all of them (per-tensor maxima are stacked on the tensors' device first).
+    """
+    floats = [(k, v) for k, v in tensors.items() if v.is_floating_point() and v.numel()]
+    if not floats:
+        return None
+    peaks = torch.stack([v.detach().abs().amax().float().to(floats[0][1].device) for _, v in floats])  # [T]
+    bad = ~(peaks < limit)  # NaN compares False: caught here too
+    if not bool(bad.any()):
+        return None
+    return floats[int(bad.nonzero()[0, 0])][0]
+
+
 def load_model(model: nn.Module, tensors: dict[str, torch.Tensor], prefix: str, source: Path) -> None:
     """Load the `prefix.` tensors into `model`, strictly; a mismatch names the checkpoint.
 
@@ -96,6 +113,7 @@ def load_model(model: nn.Module, tensors: dict[str, torch.Tensor], prefix: str, 
 def save_checkpoint(run_dir: Path, name: str, models: dict[str, nn.Module], state: dict, config_yaml: str, keep: int = 3) -> Path:
     """Write checkpoints/<name>/ atomically, point `latest` at it and keep the newest `keep`."""
     from gankit.version import __version__
+    from gankit.viz.images import file_mode
 
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
@@ -103,6 +121,7 @@ def save_checkpoint(run_dir: Path, name: str, models: dict[str, nn.Module], stat
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     save_file(model_tensors(models), str(tmp / "model.safetensors"))
+    os.chmod(tmp / "model.safetensors", file_mode())  # safetensors makes it owner-only; the umask decides, as for the rest
     torch.save(state, tmp / "state.pt")
     (tmp / "config.yaml").write_text(config_yaml)
     counters = state.get("counters", {})
@@ -169,12 +188,11 @@ def verify_checkpoint(path: Path) -> None:
             raise GankitError(f"checkpoint file {file} is missing or corrupt (sha256 mismatch)")
 
 
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint folder, or the newest good checkpoint of a run folder (skipping corrupt ones)."""
+def _candidates(path: str | Path) -> list[Path]:
+    """[path] for a checkpoint folder; a run folder's checkpoints, the one `latest` names first, then newest first."""
     path = Path(path)
     if (path / "manifest.json").exists():
-        verify_checkpoint(path)
-        return path
+        return [path]
     if not path.exists():
         raise GankitError(f"no run or checkpoint at {path}")
     candidates = list_checkpoints(path)
@@ -184,18 +202,57 @@ def resolve_checkpoint(path: str | Path) -> Path:
         if named in candidates:
             candidates.remove(named)
             candidates.append(named)
-    for candidate in reversed(candidates):
+    candidates.reverse()
+    if not candidates:
+        raise GankitError(f"{path} holds no complete checkpoint (train first, or pass a checkpoint folder)")
+    return candidates
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint folder, or the newest intact checkpoint of a run folder (skipping corrupt ones)."""
+    def verified(candidate: Path) -> Path:
+        verify_checkpoint(candidate)
+        return candidate
+
+    return _first_good(path, verified)
+
+
+def _first_good(path: str | Path, read):
+    """`read` of the first candidate it does not refuse; each one skipped is noted in one line, and when
+    none is left the error names the newest one's fault."""
+    candidates = _candidates(path)
+    errors = []
+    for candidate in candidates:
         try:
-            verify_checkpoint(candidate)
-            return candidate
+            result = read(candidate)
         except GankitError as err:
-            warnings.warn(f"skipping {candidate}: {err}", stacklevel=2)
-    raise GankitError(f"{path} holds no complete checkpoint (train first, or pass a checkpoint folder)")
+            if len(candidates) == 1:
+                raise
+            errors.append((candidate, err))
+            continue
+        for skipped, err in errors:
+            _skip(skipped, err)
+        return result
+    raise GankitError(f"none of the {len(candidates)} checkpoints of {path} is usable; the newest: {errors[0][1]}")
+
+
+def _skip(candidate: Path, err: GankitError) -> None:
+    """Say in one line on stderr that a run's checkpoint is passed over, and why."""
+    print(f"note: skipping checkpoint {candidate}: {err}", file=sys.stderr)
+
+
+def _read(path: Path) -> Checkpoint:
+    """Verify and read one checkpoint folder; diverged weights (NaN/Inf, beyond DIVERGED_AT) are refused."""
+    verify_checkpoint(path)
+    tensors = load_file(str(path / "model.safetensors"))
+    bad = first_bad_tensor(tensors, DIVERGED_AT)
+    if bad is not None:
+        raise GankitError(f"checkpoint {path} holds NaN/Inf or values beyond {DIVERGED_AT:.0e} in {bad}: the run had "
+                          "diverged when it was written; use an earlier checkpoint")
+    state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+    return Checkpoint(path, tensors, state, (path / "config.yaml").read_text())
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Verify and read a checkpoint (or a run's newest good one)."""
-    path = resolve_checkpoint(path)
-    tensors = load_file(str(path / "model.safetensors"))
-    state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
-    return Checkpoint(path, tensors, state, (path / "config.yaml").read_text())
+    """Read a checkpoint folder, or a run folder's newest intact checkpoint whose weights have not diverged."""
+    return _first_good(path, _read)

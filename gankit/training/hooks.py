@@ -19,6 +19,7 @@ import torch
 from gankit.config import TrainConfig
 from gankit.errors import GankitError
 from gankit.losses import clip_weights
+from gankit.runs import records
 from gankit.training.cosine import ema_half_life_kimg
 from gankit.training.ema import ema_beta, update_ema
 from gankit.training.distributed import mean_over_ranks
@@ -204,7 +205,7 @@ class LogHook(Hook):
         if t.run_dir is None or t.rank != 0:
             return
         with open(t.run_dir / "log.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(records.dumps(record) + "\n")
         if self._writer is not None:
             for key, value in record.items():
                 if key != "step":

@@ -24,6 +24,7 @@ from gankit.nn.device import pick_device
 from gankit.nn.layers import MinibatchStdDev
 from gankit.registry import LOSSES
 from gankit.runs import checkpoint as ckpt
+from gankit.runs.lock import RunLock
 from gankit.runs.rng import TrainingRNG
 from gankit.training import distributed, speed
 from gankit.training.ema import make_ema
@@ -32,6 +33,13 @@ from gankit.nn.draws import SampleDraws
 from gankit.training.feed import DataFeeder, check_batch_fits, load_training_data, write_data_record
 from gankit.training.hooks import CheckpointHook, EmaHook, Hook, LogHook, ProgressHook, SampleHook, WeightClipHook
 from gankit.training.summary import SummaryHook
+
+
+DIVERGED_AT = ckpt.DIVERGED_AT  # a loss or weight this large in magnitude (or NaN/Inf) means the run has diverged
+
+
+class Diverged(GankitError):
+    """Training diverged: the one-line message names the step, the value, the last good checkpoint and a remedy."""
 
 
 @dataclass
@@ -236,11 +244,37 @@ class Trainer:
         }
 
     def save_checkpoint(self) -> Path | None:
-        """Write a checkpoint of the current state (rank 0 only)."""
-        if self.run_dir is None or self.rank != 0:
+        """Write a checkpoint of the current state (rank 0 only); raises Diverged instead of writing non-finite
+        or exploded weights."""
+        if self.run_dir is None:
+            return None
+        tensors = {f"{name}.{k}": v for name, m in self.models().items() for k, v in m.state_dict().items()}
+        bad = ckpt.first_bad_tensor(tensors, DIVERGED_AT)  # identical on every rank: all decide alike
+        if bad is not None:
+            self.diverged(f"{bad} is NaN/Inf or beyond {DIVERGED_AT:.0e}")
+        if self.rank != 0:
             return None
         name = f"{self.state.step:08d}"
         return ckpt.save_checkpoint(self.run_dir, name, self.models(), self.state_dict(), to_yaml(self.cfg), self.cfg.checkpoint.keep)
+
+    # ---- divergence ------------------------------------------------------------------------
+    def check_losses(self) -> None:
+        """Raise Diverged when a loss mean since the last log is NaN/Inf or beyond DIVERGED_AT (one host sync;
+        rank 0 decides for all)."""
+        means = {k: torch.stack(v).sum() / self.stats.counts[k] for k, v in self.stats.values.items()}
+        bad = ckpt.first_bad_tensor(means, DIVERGED_AT)
+        if distributed.rank0_decides(bad is not None):
+            self.diverged(f"{bad} is {means[bad].item():.3g}" if bad is not None else "rank 0's losses diverged")
+
+    def diverged(self, what: str) -> None:
+        """Stop with one line: the step, what went wrong, the last good checkpoint and what to try."""
+        last = ckpt.list_checkpoints(self.run_dir)[-1:] if self.run_dir is not None else []
+        G_lr, D_lr = self.cfg.optim.G.lr, self.cfg.optim.D.lr
+        where = (f"the last good checkpoint is {last[0]}; continue from it with a lower learning rate: "
+                 f"gankit train --resume {self.run_dir} optim.G.lr={G_lr / 10:.3g} optim.D.lr={D_lr / 10:.3g}"
+                 if last else f"no checkpoint was written; train again with a lower learning rate "
+                 f"(optim.G.lr={G_lr / 10:.3g} optim.D.lr={D_lr / 10:.3g})")
+        raise Diverged(f"training diverged at step {self.state.step}: {what}; {where}")
 
     # ---- the loop ------------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -255,6 +289,7 @@ class Trainer:
     def start(self) -> "Trainer":
         """Write the run's config and start the clock and the hooks (schedules, logs); `train()` calls it,
         and code that drives `step()` itself must call it first."""
+        self._lock = RunLock(self.run_dir if self.rank == 0 else None).acquire()  # one writer per run folder
         if self.run_dir is not None and self.rank == 0:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.yaml").write_text(to_yaml(self.cfg))
@@ -264,17 +299,23 @@ class Trainer:
         return self
 
     def train(self) -> "Trainer":
-        """Run steps until `steps` or `kimg` is reached; Ctrl-C saves a checkpoint first."""
+        """Run steps until `steps` or `kimg` is reached; Ctrl-C saves a checkpoint first; divergence stops
+        with Diverged (no checkpoint of the diverged state is written)."""
         self.start()
         try:
             while not self.done():
                 self.step()
+            self._call("on_end")
+        except Diverged:
+            self._call("on_interrupt")
+            raise
         except KeyboardInterrupt:
             where = self.save_checkpoint()
             self._call("on_interrupt")
             raise GankitError(f"interrupted at step {self.state.step}; saved {where}; continue with "
                               f"`gankit train --resume {self.run_dir}`") from None
-        self._call("on_end")
+        finally:
+            self._lock.release()
         return self
 
     def step(self) -> None:
@@ -289,6 +330,8 @@ class Trainer:
                 self.d_phase(i)
             self.g_phase()
         self.state.step += 1
+        if self.state.step % self.cfg.log.every == 0:
+            self.check_losses()
         self._call("after_step")
 
     def _call(self, event: str) -> None:

@@ -72,14 +72,40 @@ def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, p
     return grid
 
 
+def file_mode() -> int:
+    """The mode a plain `open()` gives a new file: 0o666 less the process umask (read without changing it)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # no /proc (macOS): read by setting and restoring it
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+
+
+def image_format(path: str | Path) -> str:
+    """Pillow's format name for an image path's suffix (.png, .jpg, .jpeg); other suffixes raise ValueError."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in IMAGE_FORMATS:
+        raise ValueError(f"cannot write {path}: the suffix picks the format, one of {', '.join(IMAGE_FORMATS)}")
+    return IMAGE_FORMATS[suffix]
+
+
 def _atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
-    """Call `write(tmp_path)` on a temporary file beside `path`, then rename it into place."""
+    """Call `write(tmp_path)` on a temporary file beside `path`, then rename it into place (umask respected)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, file_mode())  # mkstemp makes it owner-only
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -104,7 +130,8 @@ def _to_pil(array: np.ndarray) -> Image.Image:
 
 def save_image_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, scale: int = 1,
                     row_labels: list[str] | None = None) -> Path:
-    """Write a PNG grid (grey as mode L, colour as RGB); `scale` upsamples by nearest for small images; creates parent dirs; atomic (tmp + os.replace).
+    """Write a PNG (or, for .jpg/.jpeg, JPEG) grid (grey as mode L, colour as RGB); `scale` upsamples by nearest
+    for small images; creates parent dirs; atomic (tmp + os.replace).
 
     `row_labels`, one per grid row, are written in a margin left of the rows (e.g. "ψ = 0.7").
     """
@@ -116,7 +143,8 @@ def save_image_grid(images: torch.Tensor, path: str | Path, nrow: int | None = N
     img = _to_pil(grid)
     if row_labels is not None:
         img = label_rows(img, row_labels, cell=(images.shape[-2] + 2) * scale, top=2 * scale)
-    return _atomic_write(path, lambda tmp: img.save(tmp, format="PNG"))
+    fmt = image_format(path)
+    return _atomic_write(path, lambda tmp: img.save(tmp, format=fmt, **({"quality": 95} if fmt == "JPEG" else {})))
 
 
 def label_rows(img: Image.Image, labels: list[str], cell: int, top: int = 2) -> Image.Image:

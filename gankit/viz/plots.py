@@ -11,7 +11,7 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from gankit.viz.images import _atomic_write
+from gankit.viz.images import _atomic_write, image_format
 
 __all__ = ["save_scatter", "plot_losses"]
 
@@ -51,9 +51,10 @@ def _bounds_pair(bounds: Any) -> tuple[tuple[float, float], tuple[float, float]]
 
 
 def _save_figure(fig: Figure, path: str | Path) -> Path:
-    """Render `fig` to a PNG atomically."""
+    """Render `fig` to a PNG (or JPEG, by the path's suffix) atomically."""
     FigureCanvasAgg(fig)  # attach the Agg canvas: no pyplot, no global backend switch
-    return _atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    fmt = image_format(path).lower()
+    return _atomic_write(path, lambda tmp: fig.savefig(tmp, format="jpeg" if fmt == "jpeg" else fmt, dpi=100))
 
 
 def save_scatter(points: np.ndarray | torch.Tensor, path: str | Path, reference: Any = None,
