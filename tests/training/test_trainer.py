@@ -41,6 +41,7 @@ def test_resume_refuses_another_optimizer(tmp_path):
     with pytest.raises(GankitError, match=r"optim.D.name cannot change when resuming \(adam -> sgd\)"):
         Trainer.resume(tmp_path / "run", ["optim.D.name=sgd"], data=data)
 
+
 HUGE_LR = ["optim.G.lr=1e6", "optim.D.lr=1e6"]
 
 
