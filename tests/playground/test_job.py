@@ -110,7 +110,7 @@ def test_save_as_run_then_sample_and_load(job, tmp_path):
     assert (run / "config.yaml").exists() and (run / "log.jsonl").read_text().count("\n") == 3
     for made in ("samples/00000003.png", "samples/00000003.npy", "loss.png", "summary.md"):  # what `gankit train` leaves
         assert (run / made).is_file(), made
-    assert "![samples](samples/00000003.png)" in (run / "summary.md").read_text()
+    assert "](samples/00000003.png)" in (run / "summary.md").read_text()  # the grid, captioned with its data
     G = gankit.load(run)
     assert G.sample(10, seed=0).shape == (10, 2)
     with pytest.raises(GankitError, match="already exists"):
