@@ -267,6 +267,8 @@ class SummaryHook(Hook):
             f"- loss: {cfg.loss}, n_critic {cfg.n_critic}, batch {cfg.batch_size}, seed {cfg.seed}",
             f"- device: {t.device}; " + describe_processes(t.world, t.batch_size),
             "- final losses: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith(("loss/", "reg/"))),
+            *([f"- augmentation (ADA pipeline {cfg.augment.pipeline}): p {last['augment/p']:.4f}"
+               + (f", r_t {last['augment/rt']:.4f}" if "augment/rt" in last else "")] if "augment/p" in last else []),
             f"- G parameters: {sum(p.numel() for p in t.G.parameters()):,}; D parameters: {sum(p.numel() for p in t.D.parameters()):,}",
             "", "Files: `config.yaml` (resolved config), `log.jsonl`, `metrics.jsonl` + `metrics.png` (eval.kimg > 0), `loss.png`, `samples/`, `checkpoints/`.", "",
         ]
@@ -299,10 +301,18 @@ def default_hooks(cfg: TrainConfig) -> list[Hook]:
         from gankit.training.blur import DiscriminatorBlurHook
 
         hooks.append(DiscriminatorBlurHook(cfg.augment.blur_sigma, cfg.augment.blur_fade_kimg))
+    if cfg.augment.ada.target is not None or cfg.augment.p > 0:
+        from gankit.training.ada import AugmentHook
+
+        hooks.append(AugmentHook(cfg))
     hooks += [ProgressHook(cfg) if cfg.log.progress else Hook(), LogHook(cfg), SampleHook(cfg)]
     if cfg.eval.kimg > 0:
         from gankit.training.eval_hook import EvalHook
 
         hooks.append(EvalHook(cfg))
+    if cfg.holdout > 0:
+        from gankit.training.overfit import SignGapHook
+
+        hooks.append(SignGapHook(cfg))
     hooks += [CheckpointHook(cfg), SummaryHook()]
     return hooks

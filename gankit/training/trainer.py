@@ -21,6 +21,7 @@ from gankit.errors import GankitError
 from gankit.losses import DBatch, build_regularizers, lazy_compensation
 from gankit.losses.regularizers import GBatch
 from gankit.models import build_models, one_hot, resolve_model_options
+from gankit.models.base import frozen_parameters
 from gankit.nn.layers import MinibatchStdDev
 from gankit.registry import LOSSES
 from gankit.runs import checkpoint as ckpt
@@ -29,6 +30,7 @@ from gankit.training.ema import make_ema
 from gankit.nn.augment import install_diffaugment
 from gankit.training.feed import DataFeeder
 from gankit.training.hooks import Hook, default_hooks
+from gankit.training.overfit import split_holdout
 from gankit.training.rng import TrainingRNG
 
 
@@ -105,6 +107,9 @@ class Trainer:
         self.rank, self.world = distributed.rank_and_world(rank, world)  # default: the process group's
         self.device = pick_device(cfg.device)
         self.data = data if data is not None else load_dataset(cfg.data, resolution=cfg.resolution, channels=cfg.channels)
+        self.holdout_data = None  # holdout=N: images kept out of training (D's sign gap, gankit.training.overfit)
+        if cfg.holdout:
+            self.data, self.holdout_data = split_holdout(self.data, cfg.holdout, cfg.seed)
         resolve_model_options(cfg, self.data)
         if self.data.kind == "image":
             cfg.resolution, cfg.channels = self.data.resolution, self.data.channels
@@ -123,7 +128,9 @@ class Trainer:
         self.loss = LOSSES.get(cfg.loss)
         self.regularizers = build_regularizers(cfg.reg)
         self.opt_G = build_optimizer(self.G.parameters(), cfg.optim.G, lazy_compensation(self.regularizers, "G"))
-        self.opt_D = build_optimizer(self.D.parameters(), cfg.optim.D, lazy_compensation(self.regularizers, "D"))
+        frozen = {id(p) for p in frozen_parameters(self.D, cfg.D.get("freeze_layers", 0))}  # Freeze-D: not optimized
+        self.opt_D = build_optimizer([p for p in self.D.parameters() if id(p) not in frozen], cfg.optim.D,
+                                     lazy_compensation(self.regularizers, "D"))
         self.feeder = DataFeeder(self.data, self.rng.data, self.device, self.rank, self.world, cfg.augment.xflip)
         self.state = TrainState()
         self.batch_size = cfg.batch_size  # global; a schedule hook may change it
@@ -133,6 +140,7 @@ class Trainer:
         self.hooks: list[Hook] = default_hooks(cfg) + list(hooks or [])
         self._reals: tuple[torch.Tensor, torch.Tensor | None] | None = None
         self._last_fakes: tuple[torch.Tensor, torch.Tensor | None] | None = None
+        self.real_logits: list[torch.Tensor] = []  # the last D step's logits on reals, per round (ADA reads their signs)
         self.accum = distributed.accumulation_rounds(cfg.batch_size, self.world, cfg.batch_gpu)
         self.amp = speed.Precision(cfg.speed.precision, self.device)
         speed.prepare_layout(self)  # channels-last, data on the GPU
@@ -265,6 +273,7 @@ class Trainer:
             all_z, all_c = self.draw_latents(self.batch_size)
             if keep_graph:
                 self._last_fakes = []
+        self.real_logits = []
         rounds = distributed.round_slices(len(all_reals), self.accum)
         self.opt_D.zero_grad(set_to_none=True)
         batches = []
@@ -286,6 +295,7 @@ class Trainer:
             with distributed.grad_sync(self.D_train, i == len(rounds) - 1):
                 with self.amp.autocast():
                     real_logits, fake_logits = self._score(reals, c_real, fakes, c_fake)
+                    self.real_logits.append(real_logits.detach())
                     loss = self.loss.d_loss(real_logits, fake_logits)
                     self.stats.add("loss/D", loss)
                     batch = DBatch(speed.uncompiled(self.D_train), reals, fakes, c_real, c_fake, real_logits,

@@ -126,6 +126,7 @@ def _is_number(v: Any) -> bool:
 
 def plot_losses(records: Sequence[dict] | str | Path, path: str | Path, x_key: str = "kimg") -> Path:
     """Loss curves from log.jsonl records (or the path of a log.jsonl): every numeric key starting with 'loss/' is one curve vs x_key; PNG.
+    Records with `augment/*` keys (ADA's p and r_t) add a second panel below.
 
     Records without a numeric `x_key` are skipped; raises ValueError when no record has both
     `x_key` and a numeric 'loss/*' value.
@@ -133,13 +134,15 @@ def plot_losses(records: Sequence[dict] | str | Path, path: str | Path, x_key: s
     if isinstance(records, (str, Path)):
         records = _read_jsonl(Path(records))
     curves: dict[str, tuple[list[float], list[float]]] = {}
+    augment: dict[str, tuple[list[float], list[float]]] = {}  # augment/p (and augment/rt): ADA's panel
     for rec in records:
         x = rec.get(x_key)
         if not _is_number(x):
             continue
         for key, value in rec.items():
-            if key.startswith("loss/") and _is_number(value):
-                xs, ys = curves.setdefault(key, ([], []))
+            target = curves if key.startswith("loss/") else augment if key.startswith("augment/") else None
+            if target is not None and _is_number(value):
+                xs, ys = target.setdefault(key, ([], []))
                 xs.append(float(x))
                 ys.append(float(value) if math.isfinite(value) else math.nan)
     if not curves:
@@ -147,8 +150,8 @@ def plot_losses(records: Sequence[dict] | str | Path, path: str | Path, x_key: s
             f"plot_losses: no record has a numeric {x_key!r} together with a numeric 'loss/*' key "
             f"({len(records)} records read)"
         )
-    fig = Figure(figsize=(7, 4))
-    ax = fig.add_subplot(1, 1, 1)
+    fig = Figure(figsize=(7, 6.5) if augment else (7, 4))
+    ax = fig.add_subplot(2 if augment else 1, 1, 1)
     for key in sorted(curves):
         xs, ys = curves[key]
         ax.plot(xs, ys, linewidth=1.0, label=key[len("loss/"):])
@@ -156,5 +159,14 @@ def plot_losses(records: Sequence[dict] | str | Path, path: str | Path, x_key: s
     ax.set_ylabel("loss")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best")
+    if augment:  # the augmentation probability p (and ADA's overfitting signal r_t) on their own axis
+        ax = fig.add_subplot(2, 1, 2)
+        for key in sorted(augment):
+            xs, ys = augment[key]
+            ax.plot(xs, ys, linewidth=1.0, label={"augment/p": "p", "augment/rt": "r_t = E[sign D(real)]"}.get(key, key))
+        ax.set_xlabel(x_key)
+        ax.set_ylabel("augmentation")
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="best")
     fig.tight_layout()
     return _save_figure(fig, path)
