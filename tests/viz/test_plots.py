@@ -62,3 +62,11 @@ def test_plot_losses_without_losses_raises(tmp_path):
         plot_losses([{"kimg": 1.0, "lr": 0.1}], tmp_path / "x.png")
     with pytest.raises(FileNotFoundError):
         plot_losses(tmp_path / "missing.jsonl", tmp_path / "x.png")
+
+
+def test_plot_losses_adds_a_p_panel_for_augmented_runs(tmp_path):
+    plain = [{"kimg": k, "loss/D": 1.0 - k / 10} for k in range(5)]
+    augmented = [dict(r, **{"augment/p": k / 10, "augment/rt": 0.6}) for k, r in enumerate(plain)]
+    size_plain = Image.open(plot_losses(plain, tmp_path / "plain.png")).size
+    size_aug = Image.open(plot_losses(augmented, tmp_path / "aug.png")).size
+    assert size_aug[0] == size_plain[0] and size_aug[1] > 1.5 * size_plain[1]  # a second panel below
