@@ -255,6 +255,9 @@ def parse_overrides(overrides: list[str]) -> DictConfig:
     for item in overrides:
         if "=" not in item or item.startswith("="):
             raise GankitError(f"override {item!r} must look like key=value (dotted keys for groups: optim.G.lr=1e-4)")
+    # `data` is a string key, so `data.holdout=N` (the spelling the small-data docs use) means `holdout=N`
+    overrides = ["holdout=" + item.split("=", 1)[1] if item.split("=", 1)[0] == "data.holdout" else item
+                 for item in overrides]
     try:
         return OmegaConf.from_dotlist(list(overrides))
     except OmegaConfBaseException as err:

@@ -43,7 +43,7 @@ def test_mean_sign_of_a_fake_d():
 
 def test_holdout_run_writes_the_sign_gap_beside_the_metrics(tmp_path):
     data = tiny_images(n=48, resolution=8, classes=0)
-    trainer = Trainer(tiny_config("dcgan", "holdout=16", steps=2), tmp_path / "run", data=data).train()
+    trainer = Trainer(tiny_config("dcgan", "data.holdout=16", steps=2), tmp_path / "run", data=data).train()
     assert len(trainer.data) == 32 and len(trainer.holdout_data) == 16
     (record,) = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert record["metric"] == "d_sign" and record["protocol"]["n_holdout"] == 16
