@@ -188,11 +188,11 @@ class AdaptiveAugment:
             geo_m, used = self._geometry_matrix(n, h, w)
             if used.any():
                 idx = used.nonzero().squeeze(1).to(x.device)
-                x = x.index_copy(0, idx, resample(x[idx], geo_m[used]))
+                x = x.index_copy(0, idx, resample(x[idx], geo_m[used]).to(x.dtype))  # (autocast may lower the matmuls)
         if "c" in self.groups:
             colour_m, used = self._colour_matrix(n, c)
             if used.any():
-                x = torch.where(used[:, None, None, None].to(x.device), apply_colour(x, colour_m), x)
+                x = torch.where(used[:, None, None, None].to(x.device), apply_colour(x, colour_m).to(x.dtype), x)
         return x
 
     def _blit_matrix(self, n: int, h: int, w: int) -> tuple[Tensor, Tensor]:

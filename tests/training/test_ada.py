@@ -121,3 +121,9 @@ def test_schedule_and_fixed_p():
 def test_bad_augment_settings_are_one_line_errors(override):
     with pytest.raises(GankitError, match="augment"):
         load_config("dcgan", [override])
+
+
+def test_ada_trains_under_bf16_autocast():
+    data = tiny_images(n=32, resolution=8, classes=0, channels=3)
+    trainer = Trainer(tiny_config("dcgan", "augment.p=0.5", "speed.precision=bf16", steps=1), data=data).train()
+    assert all(torch.isfinite(p).all() for p in trainer.D.parameters())
