@@ -115,7 +115,8 @@ def _reflect(i: Tensor, size: int) -> Tensor:
 
 def resample(x: Tensor, m: Tensor) -> Tensor:
     """Apply affine matrices m [n, 3, 3] (output -> input, centred pixels) with one band-limited
-    resampling: reflect pad, ×2 sym6 upsampling, bilinear sampling, ×2 sym6 downsampling, crop."""
+    resampling: reflect pad, ×2 sym6 upsampling, bilinear sampling of the image plus the filters'
+    margin, ×2 sym6 downsampling (the upsampling's transpose: the filter is orthogonal), crop."""
     n, c, h, w = x.shape
     m = m.to(x.device, torch.float32)
     corners = torch.tensor([[-w / 2, -h / 2, 1], [w / 2, -h / 2, 1], [w / 2, h / 2, 1], [-w / 2, h / 2, 1]],
@@ -125,18 +126,22 @@ def resample(x: Tensor, m: Tensor) -> Tensor:
     pad = int(min(math.ceil(overshoot) + FILTER_MARGIN, min(h, w) - 1))
     x = F.pad(x, [pad] * 4, mode="reflect")  # [n, c, Hp, Wp]
     hp, wp = h + 2 * pad, w + 2 * pad
+    ho, wo = h + 2 * FILTER_MARGIN, w + 2 * FILTER_MARGIN  # the output canvas: the image and the margin its downsampling reads
     f = torch.tensor(SYM6, device=x.device)
-    up_h = resampling_matrix(hp, f, up=2, pad=(6, 5), gain=math.sqrt(2)).to(x.dtype)  # [2Hp, Hp]
-    up_w = resampling_matrix(wp, f, up=2, pad=(6, 5), gain=math.sqrt(2)).to(x.dtype)  # [2Wp, Wp]
-    x = up_h @ x @ up_w.T  # [n, c, 2Hp, 2Wp]
-    to_unit = torch.diag(torch.tensor([2 / wp, 2 / hp, 1.0], device=m.device))
+
+    def up(size: int) -> Tensor:  # [2·size, size]
+        return resampling_matrix(size, f, up=2, pad=(6, 5), gain=math.sqrt(2)).to(x.dtype)
+
+    x = up(hp) @ x @ up(wp).T  # [n, c, 2Hp, 2Wp]
     delay = torch.eye(3, device=m.device)
     delay[:2, 2] = UPSAMPLE_OFFSET
-    theta = to_unit @ torch.linalg.inv(delay) @ m @ delay @ torch.linalg.inv(to_unit)  # in grid_sample's [-1, 1] coordinates
-    grid = F.affine_grid(theta[:, :2].to(x.dtype), [n, c, 2 * hp, 2 * wp], align_corners=False)
-    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    x = (up_h.T @ x @ up_w) / 4  # [n, c, Hp, Wp]: the transpose of the upsampling (orthogonal filter)
-    return x[:, :, pad:pad + h, pad:pad + w]
+    to_input = torch.diag(torch.tensor([2 / wp, 2 / hp, 1.0], device=m.device))  # pixels -> grid_sample's [-1, 1]
+    to_output = torch.diag(torch.tensor([2 / wo, 2 / ho, 1.0], device=m.device))
+    theta = to_input @ torch.linalg.inv(delay) @ m @ delay @ torch.linalg.inv(to_output)
+    grid = F.affine_grid(theta[:, :2].to(x.dtype), [n, c, 2 * ho, 2 * wo], align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)  # [n, c, 2Ho, 2Wo]
+    x = (up(ho).T @ x @ up(wo)) / 4  # [n, c, Ho, Wo]
+    return x[:, :, FILTER_MARGIN:FILTER_MARGIN + h, FILTER_MARGIN:FILTER_MARGIN + w]
 
 
 def apply_colour(x: Tensor, m: Tensor) -> Tensor:
