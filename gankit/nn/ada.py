@@ -21,9 +21,9 @@ The integer (b) ops come first, then the g resampling, then the colour matrix; t
 output pixels to input pixels in pixel units centred on the image.
 
 Every op is differentiable in the image (G's gradient and R1's double backward flow through it).
-Draws come from one torch.Generator (the trainer's `data` stream) and cover the global batch
-(`world` ranks × the local batch), each rank taking its slice, so resume is exact and the draws
-do not depend on the number of processes. p = 0 returns the input itself.
+Draws come from a torch.Generator or, in training, the trainer's SampleDraws (gankit.nn.draws), as
+DiffAugment's do: keyed by global sample index, so resume is exact and the draws do not depend on
+the number of processes or accumulation rounds. p = 0 returns the input itself, drawing nothing.
 """
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.errors import GankitError
+from gankit.nn.draws import Source, per_sample
 from gankit.nn.filters import resampling_matrix
 
 Tensor = torch.Tensor
@@ -123,7 +124,7 @@ def resample(x: Tensor, m: Tensor) -> Tensor:
                            device=x.device).T  # [3, 4]
     reach = (m @ corners)[:, :2].abs().amax(dim=(0, 2))  # [2]: how far the inputs read lie from the centre
     overshoot = max(float(reach[0]) - w / 2, float(reach[1]) - h / 2, 0.0)
-    pad = int(min(math.ceil(overshoot) + FILTER_MARGIN, min(h, w) - 1))
+    pad = int(min(math.ceil(overshoot) + FILTER_MARGIN + 1, min(h, w) - 1))  # +1: bilinear reads a pixel beyond
     x = F.pad(x, [pad] * 4, mode="reflect")  # [n, c, Hp, Wp]
     hp, wp = h + 2 * pad, w + 2 * pad
     ho, wo = h + 2 * FILTER_MARGIN, w + 2 * FILTER_MARGIN  # the output canvas: the image and the margin its downsampling reads
@@ -164,18 +165,17 @@ class AdaptiveAugment:
     """The ADA pipeline with probability `p` (set by the trainer's ADA hook); a forward pre-hook on D
     through `install`, active in training mode only."""
 
-    def __init__(self, pipeline: str = "bgc", p: float = 0.0, generator: torch.Generator | None = None,
-                 rank: int = 0, world: int = 1) -> None:
+    def __init__(self, pipeline: str = "bgc", p: float = 0.0, generator: Source = None) -> None:
         self.ops = parse_pipeline(pipeline)
         self.groups = pipeline
-        self.p, self.generator, self.rank, self.world = float(p), generator, rank, world
+        self.p, self.generator = float(p), generator
 
-    # draws over the global batch; this rank keeps its slice
+    # per-sample draws: with the trainer's SampleDraws, keyed by global sample index
     def _rand(self, n: int) -> Tensor:
-        return torch.rand(self.world * n, generator=self.generator)[self.rank * n:(self.rank + 1) * n]  # [n]
+        return per_sample(self.generator, n, lambda lead, g: torch.rand(*lead, generator=g)).cpu()  # [n]
 
     def _randn(self, n: int) -> Tensor:
-        return torch.randn(self.world * n, generator=self.generator)[self.rank * n:(self.rank + 1) * n]  # [n]
+        return per_sample(self.generator, n, lambda lead, g: torch.randn(*lead, generator=g)).cpu()  # [n]
 
     def _gate(self, n: int, prob: float) -> Tensor:
         return self._rand(n) < prob  # [n] bool

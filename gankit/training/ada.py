@@ -52,7 +52,7 @@ class AugmentHook(Hook):
         self._handle = None
 
     def on_start(self, t: "Trainer") -> None:
-        self.pipeline.generator, self.pipeline.rank, self.pipeline.world = t.rng.data, t.rank, t.world
+        self.pipeline.generator = t.draws  # keyed per-sample draws, as DiffAugment's
         self._signs = self._signs.to(t.device)
         self._set_scheduled(t)
         if self._handle is None:

@@ -28,7 +28,7 @@ def test_adjustment_rule_and_schedule():
 
 def fake_trainer(world: int = 1, rank: int = 0) -> SimpleNamespace:
     """What AugmentHook reads from a trainer, with no networks: logits are set by the test (a fake D)."""
-    return SimpleNamespace(rng=SimpleNamespace(data=torch.Generator().manual_seed(0)), rank=rank, world=world,
+    return SimpleNamespace(draws=torch.Generator().manual_seed(0), rank=rank, world=world,
                            device=torch.device("cpu"), D=torch.nn.Identity(), batch_size=8, stats=PhaseStats(),
                            state=SimpleNamespace(d_steps=0, cur_nimg=0), real_logits=[])
 
