@@ -108,11 +108,23 @@ class EmaConfig:
 
 
 @dataclass
+class AdaConfig:
+    target: Optional[float] = _help(None, "ADA on: adapt p so that E[sign(D(real))] stays at this target (paper: 0.6); null = off")
+    kimg: float = _help(100.0, "ADA: thousands of images for p to go 0 -> 1 (paper: 500; smaller for CPU-sized runs)")
+    interval: int = _help(4, "ADA: adjust p every N D steps")
+
+
+@dataclass
 class AugmentConfig:
     xflip: bool = _help(False, "random left-right flips of real images")
     diffaugment: str = _help("", "DiffAugment policy on D's input, reals and fakes alike: '' or e.g. color,translation,cutout")
     blur_sigma: float = _help(0.0, "StyleGAN3-R: blur D's input (reals and fakes) by sigma pixels, fading to 0 (0 = off)")
     blur_fade_kimg: float = _help(200.0, "the D blur's sigma falls linearly to 0 over this many kimg")
+    pipeline: str = _help("bgc", "ADA pipeline on D's input: letters of b (flips, 90-degree rotations, integer shifts), "
+                                 "g (scale, rotation, fractional shifts), c (colour)")
+    p: float = _help(0.0, "probability of each ADA op: fixed p, the start of adaptive p, or the ceiling of p_ramp_kimg")
+    p_ramp_kimg: float = _help(0.0, "p rises 0 -> augment.p along a half cosine over this many kimg (R3GAN); 0 = off")
+    ada: AdaConfig = _help(AdaConfig(), "adaptive discriminator augmentation (Karras et al. 2020)")
 
 
 @dataclass
@@ -175,6 +187,8 @@ class TrainConfig:
     seed: int = _help(0, "seed for weights, data order, latents, noise and evaluation")
     init: Optional[str] = _help(None, "start G, D and G_ema from this run, checkpoint or NVIDIA snapshot (.pkl); "
                                       "fresh optimizers, clock and RNG (transfer learning)")
+    holdout: int = _help(0, "keep N images of an image dataset out of training (seeded); D's mean sign on them vs "
+                            "training reals goes to metrics.jsonl at each evaluation (the overfitting gap)")
     loss: str = _help("nonsaturating", "adversarial loss (gankit info lists them)")
     n_critic: int = _help(1, "D steps per G step")
     phase_order: str = _help("d_first", "d_first | g_first: which network steps first")
@@ -276,6 +290,9 @@ def parse_overrides(overrides: list[str]) -> DictConfig:
     for item in overrides:
         if "=" not in item or item.startswith("="):
             raise GankitError(f"override {item!r} must look like key=value (dotted keys for groups: optim.G.lr=1e-4)")
+    # `data` is a string key, so `data.holdout=N` (the spelling the small-data docs use) means `holdout=N`
+    overrides = ["holdout=" + item.split("=", 1)[1] if item.split("=", 1)[0] == "data.holdout" else item
+                 for item in overrides]
     try:
         return OmegaConf.from_dotlist(list(overrides))
     except OmegaConfBaseException as err:
@@ -329,6 +346,16 @@ def validate(cfg: TrainConfig) -> None:
         (all(b > 0 for b in cfg.growth.batch_sizes.values()), "growth.batch_sizes", "positive batch sizes"),
         (cfg.batch_gpu is None or cfg.batch_gpu >= 1, "batch_gpu", "a positive integer or null"),
         (cfg.speed.precision in ("fp32", "bf16", "fp16"), "speed.precision", "fp32, bf16 or fp16"),
+        (0 <= cfg.augment.p <= 1, "augment.p", "a probability in [0, 1]"),
+        (cfg.augment.p_ramp_kimg >= 0, "augment.p_ramp_kimg", "a number >= 0"),
+        (cfg.augment.ada.target is None or 0 <= cfg.augment.ada.target <= 1, "augment.ada.target", "in [0, 1] or null"),
+        (cfg.augment.ada.kimg > 0, "augment.ada.kimg", "a positive number"),
+        (cfg.augment.ada.interval >= 1, "augment.ada.interval", "an integer >= 1"),
+        (cfg.augment.ada.target is None or cfg.augment.p_ramp_kimg == 0, "augment.p_ramp_kimg", "0 when ADA is on"),
+        (cfg.holdout >= 0, "holdout", "an integer >= 0"),
+        (bool(cfg.augment.pipeline) and set(cfg.augment.pipeline) <= set("bgc")
+         and len(set(cfg.augment.pipeline)) == len(cfg.augment.pipeline), "augment.pipeline",
+         "letters from 'bgc' (blit, geometry, colour), each once"),
     ]
     for name in ("G", "D"):
         opt: OptimConfig = getattr(cfg.optim, name)

@@ -347,6 +347,12 @@ class ResidualDiscriminator(Discriminator):
         self.blocks = nn.ModuleList(ResidualBlock(ch(2 ** r), ch(2 ** (r - 1)), conv_clamp) for r in range(log2, 2, -1))
         self.epilogue = DEpilogue(ch(4), c_dim, mbstd_group_size, mbstd_num_channels, conv_clamp, c_mapping_layers)
 
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """Blocks from the highest resolution (fromRGB with the first), then the epilogue (Freeze-D)."""
+        groups = [list(block.parameters()) for block in self.blocks] + [list(self.epilogue.parameters())]
+        groups[0] = list(self.from_rgb.parameters()) + groups[0]
+        return groups
+
     def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:  # [N, C, R, R] -> [N]
         x = _clamp(self.from_rgb(x), self.conv_clamp)
         for block in self.blocks:
@@ -369,6 +375,12 @@ class StyleGANDiscriminator(Discriminator):
                                     for r in range(log2, 2, -1))
         self.register_buffer("blur_filter", make_filter([1, 2, 1]), persistent=False)
         self.epilogue = DEpilogue(ch(4), opts.c_dim, opts.mbstd_group_size, opts.mbstd_num_channels, opts.conv_clamp)
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """Blocks from the highest resolution (fromRGB with the first), then the epilogue (Freeze-D)."""
+        groups = [[*a.parameters(), *b.parameters()] for a, b in zip(self.convs0, self.convs1)] + [list(self.epilogue.parameters())]
+        groups[0] = list(self.from_rgb.parameters()) + groups[0]
+        return groups
 
     def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:  # [N, C, R, R] -> [N]
         x = _clamp(self.from_rgb(x), self.conv_clamp)

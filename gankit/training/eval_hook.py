@@ -168,7 +168,8 @@ def summary_lines(path: Path) -> list[str]:
         return []
     last_step = records[-1]["step"]
     latest = [r for r in records if r["step"] == last_step]
-    lines = [f"Evaluation at step {last_step} ({latest[0]['protocol']['n_fake']:,} samples; `gankit eval` protocol):", "",
+    n_fake = next((r["protocol"]["n_fake"] for r in latest if "n_fake" in r.get("protocol", {})), 0)
+    lines = [f"Evaluation at step {last_step} ({n_fake:,} samples; `gankit eval` protocol):", "",
              "| metric | value | real-vs-real floor |", "|---|---|---|"]
     for record in latest:
         floor = record.get("floor") or {}

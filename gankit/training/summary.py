@@ -45,6 +45,8 @@ class SummaryHook(Hook):
             f"- loss: {cfg.loss}, n_critic {cfg.n_critic}, batch {cfg.batch_size}, seed {cfg.seed}",
             f"- device: {t.device}; " + describe_processes(t.world, t.batch_size),
             "- final losses: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith(("loss/", "reg/"))),
+            *([f"- augmentation (ADA pipeline {cfg.augment.pipeline}): p {last['augment/p']:.4f}"
+               + (f", r_t {last['augment/rt']:.4f}" if "augment/rt" in last else "")] if "augment/p" in last else []),
             f"- G parameters: {sum(p.numel() for p in t.G.parameters()):,}; D parameters: {sum(p.numel() for p in t.D.parameters()):,}",
             "", "Files: `config.yaml` (resolved config), `log.jsonl`, `metrics.jsonl` + `metrics.png` (eval.kimg > 0), `loss.png`, `samples/`, `checkpoints/`.", "",
         ]

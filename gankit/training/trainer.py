@@ -20,6 +20,7 @@ from gankit.errors import GankitError
 from gankit.losses import DBatch, build_regularizers, lazy_compensation
 from gankit.losses.regularizers import GBatch
 from gankit.models import build_models, one_hot, resolve_model_options
+from gankit.models.base import frozen_parameters
 from gankit.nn.device import pick_device
 from gankit.nn.layers import MinibatchStdDev
 from gankit.registry import LOSSES
@@ -32,6 +33,7 @@ from gankit.nn.augment import install_diffaugment
 from gankit.nn.draws import SampleDraws
 from gankit.training.feed import DataFeeder, check_batch_fits, load_training_data, write_data_record
 from gankit.training.hooks import CheckpointHook, EmaHook, Hook, LogHook, ProgressHook, SampleHook, WeightClipHook
+from gankit.training.overfit import split_holdout
 from gankit.training.summary import SummaryHook
 
 
@@ -78,11 +80,19 @@ def default_hooks(cfg: TrainConfig) -> list[Hook]:
         from gankit.training.blur import DiscriminatorBlurHook
 
         hooks.append(DiscriminatorBlurHook(cfg.augment.blur_sigma, cfg.augment.blur_fade_kimg))
+    if cfg.augment.ada.target is not None or cfg.augment.p > 0:
+        from gankit.training.ada import AugmentHook
+
+        hooks.append(AugmentHook(cfg))
     hooks += [ProgressHook(cfg) if cfg.log.progress else Hook(), LogHook(cfg), SampleHook(cfg)]
     if cfg.eval.kimg > 0:
         from gankit.training.eval_hook import EvalHook
 
         hooks.append(EvalHook(cfg))
+    if cfg.holdout > 0:
+        from gankit.training.overfit import SignGapHook
+
+        hooks.append(SignGapHook(cfg))
     hooks += [CheckpointHook(cfg), SummaryHook()]
     return hooks
 
@@ -146,6 +156,9 @@ class Trainer:
         self.rank, self.world = distributed.rank_and_world(rank, world)  # default: the process group's
         self.device = pick_device(cfg.device)
         self.data = data if data is not None else load_training_data(cfg)
+        self.holdout_data = None  # holdout=N: images kept out of training (D's sign gap, gankit.training.overfit)
+        if cfg.holdout:
+            self.data, self.holdout_data = split_holdout(self.data, cfg.holdout, cfg.seed)
         check_batch_fits(self.data, cfg)
         resolve_model_options(cfg, self.data)
         if self.data.kind == "image":
@@ -176,7 +189,9 @@ class Trainer:
         self._pair_labels = self.loss.relativistic and bool(self.G.c_dim)
         self.regularizers = build_regularizers(cfg.reg)
         self.opt_G = build_optimizer(self.G.parameters(), cfg.optim.G, lazy_compensation(self.regularizers, "G"))
-        self.opt_D = build_optimizer(self.D.parameters(), cfg.optim.D, lazy_compensation(self.regularizers, "D"))
+        frozen = {id(p) for p in frozen_parameters(self.D, cfg.D.get("freeze_layers", 0))}  # Freeze-D: not optimized
+        self.opt_D = build_optimizer([p for p in self.D.parameters() if id(p) not in frozen], cfg.optim.D,
+                                     lazy_compensation(self.regularizers, "D"))
         self.feeder = DataFeeder(self.data, self.rng.data, self.device, self.rank, self.world, cfg.augment.xflip)
         self.state = TrainState()
         self.batch_size = cfg.batch_size  # global; a schedule hook may change it
@@ -186,6 +201,7 @@ class Trainer:
         self.hooks: list[Hook] = default_hooks(cfg) + list(hooks or [])
         self._reals: tuple[torch.Tensor, torch.Tensor | None] | None = None
         self._last_fakes: tuple[torch.Tensor, torch.Tensor | None] | None = None
+        self.real_logits: list[torch.Tensor] = []  # the last D step's logits on reals, per round (ADA reads their signs)
         distributed.accumulation_rounds(cfg.batch_size, self.world, cfg.batch_gpu)  # a bad batch_gpu fails here
         self.amp = speed.Precision(cfg.speed.precision, self.device)
         speed.prepare_layout(self)  # channels-last, data on the GPU
@@ -371,6 +387,7 @@ class Trainer:
             all_z, all_c = self.draw_latents(self.batch_size)
             if keep_graph:
                 self._last_fakes = []
+        self.real_logits = []
         rounds = distributed.round_slices(len(all_reals), self.accum)
         seed = self.draws.phase_seed()
         self.opt_D.zero_grad(set_to_none=True)
@@ -394,6 +411,7 @@ class Trainer:
                 with distributed.grad_sync(self.D_train, i == len(rounds) - 1):
                     with self.amp.autocast():
                         real_logits, fake_logits = self._score(reals, c_real, fakes, c_fake)
+                        self.real_logits.append(real_logits.detach())
                         loss = self.loss.d_loss(real_logits, fake_logits)
                         self.stats.add("loss/D", loss)
                         batch = DBatch(speed.uncompiled(self.D_train), reals, fakes, c_real, c_fake, real_logits,

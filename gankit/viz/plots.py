@@ -140,7 +140,7 @@ def plot_losses(records: Sequence[dict] | str | Path, path: str | Path, x_key: s
     """Loss curves from log.jsonl records (or the path of a log.jsonl): every numeric key starting with 'loss/' is one curve vs x_key; PNG.
 
     Records without a numeric `x_key` are skipped; raises ValueError when no record has both
-    `x_key` and a numeric 'loss/*' value.
+    `x_key` and a numeric 'loss/*' value. Records with `augment/*` values (ADA's p and r_t) add a panel below.
     """
     return _save_figure(loss_figure(records, x_key), path)
 
@@ -159,8 +159,9 @@ def loss_figure(records: Sequence[dict] | str | Path, x_key: str = "kimg") -> Fi
             f"plot_losses: no record has a numeric {x_key!r} together with a numeric 'loss/*' key "
             f"({len(records)} records read)"
         )
-    fig = Figure(figsize=(7, 4))
-    ax = fig.add_subplot(1, 1, 1)
+    augment = _loss_curves(records, x_key, prefix="augment/")  # ADA's p and r_t: a second panel
+    fig = Figure(figsize=(7, 6.5) if augment else (7, 4))
+    ax = fig.add_subplot(2 if augment else 1, 1, 1)
     for key in sorted(curves):
         xs, ys = curves[key]
         few = len(xs) <= _FEW_POINTS
@@ -172,18 +173,28 @@ def loss_figure(records: Sequence[dict] | str | Path, x_key: str = "kimg") -> Fi
     n = max(len(xs) for xs, _ in curves.values())
     if n <= _FEW_POINTS:
         ax.set_title(f"{n} log record{'s' if n != 1 else ''}", fontsize=9)
+    if augment:
+        ax = fig.add_subplot(2, 1, 2)
+        for key in sorted(augment):
+            xs, ys = augment[key]
+            ax.plot(xs, ys, linewidth=1.0, marker="o" if len(xs) <= _FEW_POINTS else None,
+                    label={"augment/p": "p", "augment/rt": "r_t = E[sign D(real)]"}.get(key, key))
+        ax.set_xlabel(x_key)
+        ax.set_ylabel("augmentation")
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="best")
     fig.tight_layout()
     return fig
 
 
-def _loss_curves(records: Sequence[dict], x_key: str) -> dict[str, tuple[list[float], list[float]]]:
+def _loss_curves(records: Sequence[dict], x_key: str, prefix: str = "loss/") -> dict[str, tuple[list[float], list[float]]]:
     curves: dict[str, tuple[list[float], list[float]]] = {}
     for rec in records:
         x = rec.get(x_key)
         if not _is_number(x):
             continue
         for key, value in rec.items():
-            if key.startswith("loss/") and _is_number(value):
+            if key.startswith(prefix) and _is_number(value):
                 xs, ys = curves.setdefault(key, ([], []))
                 xs.append(float(x))
                 ys.append(float(value) if math.isfinite(value) else math.nan)

@@ -64,6 +64,14 @@ def test_plot_losses_without_losses_raises(tmp_path):
         plot_losses(tmp_path / "missing.jsonl", tmp_path / "x.png")
 
 
+def test_plot_losses_adds_a_p_panel_for_augmented_runs(tmp_path):
+    plain = [{"kimg": k, "loss/D": 1.0 - k / 10} for k in range(5)]
+    augmented = [dict(r, **{"augment/p": k / 10, "augment/rt": 0.6}) for k, r in enumerate(plain)]
+    size_plain = Image.open(plot_losses(plain, tmp_path / "plain.png")).size
+    size_aug = Image.open(plot_losses(augmented, tmp_path / "aug.png")).size
+    assert size_aug[0] == size_plain[0] and size_aug[1] > 1.5 * size_plain[1]  # a second panel below
+
+
 def test_scatter_draws_the_real_modes(tmp_path):
     modes = np.array([[2.0, 0.0], [-2.0, 0.0]])
     plain = np.asarray(Image.open(save_scatter(torch.zeros(10, 2), tmp_path / "a.png", bounds=(-3, 3))).convert("RGB"))
