@@ -46,7 +46,8 @@ class Checkpoint:
         return load_config(yaml.safe_load(self.config_yaml), overrides)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -126,7 +127,7 @@ def save_checkpoint(run_dir: Path, name: str, models: dict[str, nn.Module], stat
     (tmp / "config.yaml").write_text(config_yaml)
     counters = state.get("counters", {})
     manifest = {"format_version": FORMAT_VERSION, "gankit_version": __version__,
-                "sha256": {f: _sha256(tmp / f) for f in FILES},
+                "sha256": {f: file_sha256(tmp / f) for f in FILES},
                 "progress": {"cur_nimg": int(counters.get("cur_nimg", 0)), "step": int(counters.get("step", 0))}}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
     for f in tmp.iterdir():
@@ -184,7 +185,7 @@ def verify_checkpoint(path: Path) -> None:
         raise GankitError(f"checkpoint {path} has format_version {manifest.get('format_version')}; this gankit reads {FORMAT_VERSION}")
     for name, expected in manifest.get("sha256", {}).items():
         file = Path(path) / name
-        if not file.is_file() or _sha256(file) != expected:
+        if not file.is_file() or file_sha256(file) != expected:
             raise GankitError(f"checkpoint file {file} is missing or corrupt (sha256 mismatch)")
 
 

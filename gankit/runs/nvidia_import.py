@@ -11,7 +11,6 @@ snapshot's own facts (fp16 layers, magnitude-EMA β, source file and sha256) go 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from gankit.config import TrainConfig, build_options, load_config, to_yaml
 from gankit.errors import GankitError
 from gankit.models import build_discriminator, build_generator
 from gankit.registry import MODELS
-from gankit.runs.checkpoint import load_model, save_checkpoint
+from gankit.runs.checkpoint import file_sha256, load_model, save_checkpoint
 from gankit.runs.nvidia import read_snapshot
 from gankit.runs.nvidia_convert import Converted, convert
 
@@ -89,14 +88,6 @@ def snapshot_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     return out
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def import_snapshot(path: str | Path, out: str | Path) -> tuple[Path, list[str]]:
     """Write an ordinary run folder from a snapshot; returns the checkpoint and notes (e.g. a D left out)."""
     from gankit.runs.checkpoint import list_checkpoints
@@ -111,7 +102,7 @@ def import_snapshot(path: str | Path, out: str | Path) -> tuple[Path, list[str]]
     out.mkdir(parents=True, exist_ok=True)
     config_yaml = to_yaml(cfg)
     (out / "config.yaml").write_text(config_yaml)
-    meta = dict(conv.meta, sha256=_sha256(path), networks=sorted(models))
+    meta = dict(conv.meta, sha256=file_sha256(path), networks=sorted(models))
     (out / "nvidia.json").write_text(json.dumps(meta, indent=2) + "\n")
     checkpoint = save_checkpoint(out, "imported", models, state, config_yaml)
     return checkpoint, notes

@@ -191,7 +191,7 @@ def _poison(checkpoint, key_prefix="G.", value=float("nan")):
     """Rewrite a checkpoint as if made elsewhere: one tensor set to `value`, the manifest's hashes kept valid."""
     from safetensors.torch import load_file, save_file
 
-    from gankit.runs.checkpoint import _sha256
+    from gankit.runs.checkpoint import file_sha256
 
     blob = checkpoint / "model.safetensors"
     tensors = load_file(str(blob))
@@ -199,7 +199,7 @@ def _poison(checkpoint, key_prefix="G.", value=float("nan")):
     tensors[key][...] = value
     save_file(tensors, str(blob))
     manifest = json.loads((checkpoint / "manifest.json").read_text())
-    manifest["sha256"]["model.safetensors"] = _sha256(blob)
+    manifest["sha256"]["model.safetensors"] = file_sha256(blob)
     (checkpoint / "manifest.json").write_text(json.dumps(manifest))
     return key
 
