@@ -22,39 +22,6 @@ def default_metrics(kind: str, conditional: bool) -> str:
     return "fid,kid,is,pr,dc" + (",acc" if conditional else "")
 
 
-SHIPPED_SIZES = (28, 32)  # Fashion-MNIST's 28x28, and 32x32 (padded) as the presets train it
-
-
-def fmnist_misfit(extractor, source, shipped: bool) -> str:
-    """What makes the fmnist-cnn evaluator unfit for these samples ('' when it fits): channels, and for the
-    shipped Fashion-MNIST weights also the image size and the class count."""
-    problems = []
-    if source.channels != extractor.in_channels:
-        problems.append("RGB" if source.channels == 3 else "grey")
-    if shipped and source.resolution not in SHIPPED_SIZES:
-        problems.append(f"{source.resolution}x{source.resolution}")
-    if shipped and source.num_classes and source.num_classes != extractor.num_classes:
-        problems.append(f"{source.num_classes}-class")
-    return " ".join(problems)
-
-
-def check_evaluator(ctx, data: str) -> None:
-    """Refuse, in one line, to score images with an fmnist-cnn evaluator made for other data."""
-    if ctx.source.kind != "image" or ctx.extractor_name != "fmnist-cnn":
-        return
-    if ctx.metrics and not any(metric.reference for metric in ctx.metrics):
-        return  # e.g. equivariance metrics: no features involved
-    extractor = ctx.extractor
-    misfit = fmnist_misfit(extractor, ctx.source, shipped=ctx.weights is None)
-    if misfit:
-        made_for = (f"{extractor.metadata.get('dataset', '?')}: {'grey' if extractor.in_channels == 1 else 'RGB'}"
-                    + (", 28x28" if ctx.weights is None else "") + f", {extractor.num_classes} classes")
-        raise GankitError(
-            f"the fmnist-cnn evaluator ({made_for}) does not fit {misfit} images; train one on this data "
-            f"(gankit evaluator train --data {data} --out evaluator.safetensors, then --weights evaluator.safetensors) "
-            "or use --extractor effnet-lite0")
-
-
 def eval_command(
     run: Path = typer.Argument(..., help="run folder, checkpoint folder, or a folder of png/jpg images (needs --data)"),
     metrics: Optional[str] = typer.Option(None, "--metrics", "-m", help="comma-separated: fid,kid,is,pr,dc,acc,modes "
@@ -72,7 +39,8 @@ def eval_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:
     """Evaluate a generator (or an image folder): each metric beside the real-vs-real floor."""
-    from gankit.metrics.evaluate import EvalContext, FolderSource, GeneratorSource, evaluate, format_report, parse_metrics
+    from gankit.metrics.evaluate import (EvalContext, FolderSource, GeneratorSource, check_evaluator, evaluate, format_report,
+                                         parse_metrics)
     from gankit.nn.device import pick_device
     from gankit.runs import records
     from gankit.runs.load import load

@@ -46,7 +46,7 @@ class EvalHook(IntervalHook):
         self._last_step = -1
 
     def on_start(self, t: "Trainer") -> None:
-        from gankit.metrics.evaluate import EvalContext, GeneratorSource
+        from gankit.metrics.evaluate import EvalContext, GeneratorSource, check_evaluator
 
         if t.rank != 0:
             return
@@ -61,6 +61,7 @@ class EvalHook(IntervalHook):
                                batch_size=e.batch_size, device=t.device, progress=False, toy_data=toy)
         for metric in self.metrics:  # fail now, not after hours of training
             self.ctx.check(metric)
+        check_evaluator(self.ctx, str(self.cfg.data), during_training=True)
         if any(metric.reference for metric in self.metrics):
             self.ctx.extractor  # noqa: B018  (load it now: missing weights are an error at the start)
 

@@ -84,6 +84,15 @@ def test_misconfigured_evaluation_fails_at_start(data_dir, tmp_path):
         Trainer(tiny_config("dcgan", f"data={data_dir}", "eval.kimg=1", "eval.metrics=[nope]"), tmp_path / "r2")
 
 
+def test_evaluation_during_training_refuses_an_evaluator_that_does_not_fit(tmp_path):
+    from gankit.errors import GankitError
+    from tests.conftest import tiny_images
+
+    cfg = tiny_config("dcgan", "eval.kimg=1")  # the shipped fmnist-cnn: grey 28x28, 10 classes
+    with pytest.raises(GankitError, match="does not fit RGB .*eval.extractor=effnet-lite0"):
+        Trainer(cfg, tmp_path / "rgb", data=tiny_images(channels=3)).train()
+
+
 def test_toy_preset_writes_mode_coverage(tmp_path):
     run_dir = tmp_path / "toy"
     Trainer(tiny_config("toy-gan", "eval.kimg=0.016", steps=3, batch=8), run_dir).train()
