@@ -1,4 +1,4 @@
-"""The run folder as one layer: its checkpoints, manifest and `load`.
+"""The run folder as one layer: its checkpoints, manifest, RNG streams (rng.py) and `load`.
 
 Everything that reads a run (evaluation, the CLI, export, the tools) depends on this layer, not on
 training. Floors (GUIDE §2): runs sits above models and below training and metrics.
