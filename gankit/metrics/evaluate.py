@@ -29,6 +29,7 @@ from gankit.metrics.kid import kernel_inception_distance
 from gankit.metrics.modes import mode_coverage
 from gankit.metrics.prdc import prdc
 from gankit.metrics.reference import RAW_ITEMS, FeatureSet, cached_values, extract, key_hash, real_feature_set
+from gankit.metrics.stats import first_non_finite
 from gankit.registry import METRICS
 
 EVAL_BATCH = 250
@@ -51,16 +52,37 @@ class GeneratorSource:
 
     @torch.no_grad()
     def batches(self, n: int, generator: torch.Generator, batch_size: int = EVAL_BATCH) -> ModelBatches:
-        """(samples [b, C, H, W] in [-1, 1] or [b, D], class labels [b] or None), `n` in all."""
+        """(samples [b, C, H, W] in [-1, 1] or [b, D], class labels [b] or None), `n` in all.
+
+        StyleGAN 1/2 generators (those with per-pixel noise inputs) draw fresh noise per sample, as
+        the official metrics do, from `generator` too (their constant eval-mode noise would score
+        one noise realisation)."""
+        device = next(self.G.parameters()).device
+        noisy = hasattr(self.G, "set_noise_generator")
+        kwargs = {"noise_mode": "random"} if noisy else {}
+        previous = getattr(self.G, "noise_generator", None)
+        if noisy:
+            self.G.set_noise_generator(generator)
+        try:
+            yield from self._batches(n, generator, batch_size, device, kwargs)
+        finally:
+            if noisy:
+                self.G.set_noise_generator(previous)
+
+    def _batches(self, n: int, generator: torch.Generator, batch_size: int, device: torch.device, kwargs: dict) -> ModelBatches:
+        """The batches of `batches`, G called with `kwargs`; non-finite samples raise before the clamp."""
         from gankit.models import one_hot
 
-        device = next(self.G.parameters()).device
         for start in range(0, n, batch_size):
             b = min(batch_size, n - start)
             z = torch.randn(b, self.G.z_dim, generator=generator)  # [b, z_dim]
             labels = torch.arange(start, start + b) % self.num_classes if self.num_classes else None  # [b]
             c = one_hot(labels, self.num_classes, b, device) if labels is not None else None
-            x = self.G(z.to(device), c).float()
+            x = self.G(z.to(device), c, **kwargs).float()
+            bad = first_non_finite(x)
+            if bad is not None:  # checked before the clamp, which would turn ±Inf into ±1
+                raise GankitError(f"the generator produced non-finite (NaN or Inf) images at sample {start + bad}; "
+                                  "its weights have diverged: evaluate an earlier checkpoint")
             yield (x if self.kind == "vector" else x.clamp(-1, 1)), labels
 
 

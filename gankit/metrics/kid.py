@@ -12,7 +12,7 @@ from typing import Optional
 
 import torch
 
-from gankit.metrics.stats import ArrayLike, as_float64
+from gankit.metrics.stats import ArrayLike, as_float64, check_finite
 
 
 def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -37,6 +37,8 @@ def kernel_inception_distance(
     with 0, so the result is reproducible and the global RNG is left untouched.
     """
     x_all, y_all = as_float64(fake).flatten(1), as_float64(real).flatten(1)  # [M, D], [N, D]
+    check_finite(x_all, "fake features")
+    check_finite(y_all, "real features")
     if x_all.shape[1] != y_all.shape[1]:
         raise ValueError(f"feature dims differ: real {tuple(y_all.shape)}, fake {tuple(x_all.shape)}")
     m = min(len(x_all), len(y_all), max_subset_size)

@@ -9,7 +9,9 @@ Real feature sets (the reference split, and the real-vs-real floor's other split
 `$GANKIT_CACHE/stats` (else `~/.cache/gankit/stats`) as `<sha256>.npz`, where the sha256 is that
 of a canonical JSON key naming the dataset (and a sha256 of its pixels and labels), split,
 resolution, channels, the extractor's full protocol (weights' hash, input size, crop/resize rule),
-the count and subset rule. Files are written atomically and read with `allow_pickle=False`; the
+the count and subset rules. The raw rows kept for KID and the k-NN metrics (RAW_ITEMS of them) are a
+seeded random subset of the set, never its first rows in dataset order (a class-sorted image
+folder would give a class-biased reference). Files are written atomically and read with `allow_pickle=False`; the
 key stored inside is compared on load, so a changed option recomputes and never reuses.
 """
 from __future__ import annotations
@@ -30,11 +32,13 @@ from tqdm.auto import tqdm
 
 from gankit.data import ImageDataset
 from gankit.metrics.features.base import FeatureExtractor
-from gankit.metrics.stats import FeatureStats
+from gankit.errors import GankitError
+from gankit.metrics.stats import FeatureStats, first_non_finite
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: the raw rows are a seeded random subset (1 kept the first rows)
 RAW_ITEMS = 10_000  # raw feature rows kept per set: the pool KID subsets and the k-NN metrics use
 SUBSET_SEED = 0  # a real set smaller than its split is a seeded random subset of it
+RAW_SUBSET_SEED = 1  # the raw rows of a real set larger than RAW_ITEMS are a seeded random subset of it
 
 Batches = Iterable[tuple[torch.Tensor, Optional[torch.Tensor]]]  # (images [b, C, H, W] in [-1, 1], labels [b] or None)
 
@@ -103,13 +107,22 @@ class FeatureSet:
 @torch.no_grad()
 def extract(batches: Batches, extractor: FeatureExtractor, total: int, raw_items: int = RAW_ITEMS,
             keep_logits: bool = False, desc: str = "features", progress: bool = True) -> FeatureSet:
-    """Stream image batches through `extractor` into a FeatureSet (one batch of images in memory)."""
+    """Stream image batches through `extractor` into a FeatureSet (one batch of images in memory).
+
+    Non-finite images or features raise one GankitError naming the first such sample."""
     device = next(extractor.parameters()).device
     stats = FeatureStats(extractor.feature_dim, max_items=raw_items)
     predictions, labels, logits = [], [], []
     with tqdm(total=total, desc=desc, unit="img", disable=None if progress else True, leave=False) as bar:
         for images, batch_labels in batches:
+            bad = first_non_finite(images)
+            if bad is not None:
+                raise GankitError(f"{desc}: non-finite (NaN or Inf) images at sample {stats.count + bad}; no metric can be computed")
             features, batch_logits = extractor(images.to(device))  # [b, F], [b, K] or None
+            bad = first_non_finite(features)
+            if bad is not None:
+                raise GankitError(f"{desc}: extractor {extractor.name!r} gave non-finite features at sample {stats.count + bad} "
+                                  "(the images are finite); check its weights")
             stats.update(features)
             if batch_logits is not None:
                 batch_logits = batch_logits.float().cpu()  # [b, K]
@@ -136,6 +149,15 @@ def subset_index(size: int, count: int) -> torch.Tensor:
     return torch.randperm(size, generator=torch.Generator().manual_seed(SUBSET_SEED))[:count].sort().values
 
 
+def raw_first(index: torch.Tensor, raw_items: int) -> torch.Tensor:
+    """`index` [n] reordered so that its first `raw_items` rows (the ones kept raw) are a random subset
+    seeded by RAW_SUBSET_SEED; both parts keep dataset order (the mean and covariance see every row)."""
+    if len(index) <= raw_items:
+        return index
+    perm = torch.randperm(len(index), generator=torch.Generator().manual_seed(RAW_SUBSET_SEED))
+    return torch.cat([index[perm[:raw_items].sort().values], index[perm[raw_items:].sort().values]])
+
+
 def content_sha256(dataset: ImageDataset) -> str:
     """sha256 of a dataset's pixels and labels (identifies the data whatever its name or path)."""
     digest = hashlib.sha256(dataset.images.cpu().contiguous().numpy().tobytes())
@@ -150,7 +172,7 @@ def real_key(dataset: ImageDataset, data_id: str, split: str, extractor: Feature
         "format": CACHE_FORMAT, "dataset": data_id, "split": split, "content_sha256": content_sha256(dataset),
         "resolution": dataset.resolution, "channels": dataset.channels, "extractor": extractor.protocol(),
         "count": count, "subset_seed": SUBSET_SEED if count < len(dataset) else None,
-        "raw_items": RAW_ITEMS, "logits": keep_logits,
+        "raw_items": RAW_ITEMS, "raw_subset_seed": RAW_SUBSET_SEED if count > RAW_ITEMS else None, "logits": keep_logits,
     }
 
 
@@ -185,7 +207,7 @@ def real_feature_set(dataset: ImageDataset, data_id: str, split: str, extractor:
     cached = load_cached(key) if use_cache else None
     if cached is not None:
         return cached, key
-    index = subset_index(len(dataset), count)
+    index = raw_first(subset_index(len(dataset), count), RAW_ITEMS)
     features = extract(dataset_batches(dataset, index, batch_size), extractor, count, RAW_ITEMS, keep_logits,
                        desc=f"{data_id} {split}", progress=progress)
     if use_cache:

@@ -8,10 +8,12 @@ raw second moments when the mean is large against the spread. Optionally keeps t
 from __future__ import annotations
 
 import math
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 import torch
+
+from gankit.errors import GankitError
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
@@ -19,6 +21,19 @@ ArrayLike = Union[np.ndarray, torch.Tensor]
 def as_float64(x: ArrayLike) -> torch.Tensor:
     """`x` as a float64 CPU tensor (the dtype every metric computes in)."""
     return torch.as_tensor(x).detach().to(device="cpu", dtype=torch.float64)
+
+
+def first_non_finite(x: torch.Tensor) -> Optional[int]:
+    """Index of the first row of `x` [N, ...] holding NaN or Inf, or None when all are finite."""
+    bad = ~torch.isfinite(x.reshape(len(x), -1)).all(dim=1)  # [N]
+    return int(bad.nonzero()[0, 0]) if bool(bad.any()) else None
+
+
+def check_finite(x: torch.Tensor, what: str) -> None:
+    """Raise one GankitError when a row of `x` [N, ...] holds NaN or Inf (metrics would be silently wrong)."""
+    row = first_non_finite(x)
+    if row is not None:
+        raise GankitError(f"{what} hold NaN or Inf (row {row}); no metric can be computed from them")
 
 
 class FeatureStats:

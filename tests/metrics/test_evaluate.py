@@ -128,3 +128,64 @@ def test_a_metric_of_G_alone_needs_no_dataset_or_extractor():
     report = evaluate(ctx, n=20)
     assert report["results"]["mean_pixel"]["values"]["mean_pixel"] == pytest.approx(-0.9 + 0.2 * 4.5, abs=0.02)
     assert "split" not in report and "mean_pixel" in format_report(report)
+
+
+class DivergedG(ClassBrightnessG):
+    """ClassBrightnessG whose sample `bad_at` (counted over the whole evaluation) is `value` everywhere."""
+
+    def __init__(self, bad_at: int, value: float) -> None:
+        super().__init__()
+        self.bad_at, self.value, self.seen = bad_at, value, 0
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        x = super().forward(z, c).clone()
+        if self.seen <= self.bad_at < self.seen + len(z):
+            x[self.bad_at - self.seen] = self.value
+        self.seen += len(z)
+        return x
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_generator_images_are_one_clear_error_naming_the_sample(data_dir, value):
+    """NaN once gave a linear-algebra traceback from FID and coverage 0.0; Inf was clamped to 1 unseen."""
+    for metrics in ("fid", "dc", "acc"):
+        ctx = context(GeneratorSource(DivergedG(bad_at=37, value=value)), data_dir, metrics, batch_size=16)
+        with pytest.raises(GankitError, match="generator produced non-finite .* images at sample 37"):
+            evaluate(ctx, n=60)
+
+
+def test_non_finite_features_name_the_extractor(data_dir, monkeypatch):
+    from tests.metrics.tiny_extractor import TinyExtractor
+
+    real_forward = TinyExtractor.forward
+    monkeypatch.setattr(TinyExtractor, "forward", lambda self, x: (real_forward(self, x)[0] / 0 * 0, None))
+    with pytest.raises(GankitError, match="extractor 'test-tiny' gave non-finite features at sample 0"):
+        evaluate(context(GeneratorSource(ClassBrightnessG()), data_dir, "fid"), n=20)
+
+
+def test_stylegan_metrics_draw_fresh_noise_reproducibly():
+    """StyleGAN 1/2 are sampled with random per-pixel noise (the official protocol), drawn from the
+    evaluation generator: two samples of one z differ, the same seed repeats, G's own stream is kept."""
+    from gankit.config import load_config
+    from gankit.models import build_models, resolve_model_options
+    from tests.conftest import TINY, tiny_images
+
+    for model in ("stylegan", "stylegan2"):
+        cfg = load_config(model, TINY[model])
+        resolve_model_options(cfg, tiny_images(n=4, resolution=8))
+        G, _ = build_models(cfg)
+        for m in G.modules():  # noise that matters: the tiny G starts with zero noise strengths
+            for name in ("noise_strength", "noise_weight"):
+                if isinstance(getattr(m, name, None), torch.nn.Parameter):
+                    getattr(m, name).data.fill_(1.0)
+        G.eval()
+        own = torch.Generator()
+        G.set_noise_generator(own)
+        source = GeneratorSource(G)
+        draw = lambda: torch.cat([x for x, _ in source.batches(4, torch.Generator().manual_seed(5), batch_size=2)])  # noqa: E731
+        first, again = draw(), draw()
+        assert torch.equal(first, again)
+        z = torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(5))  # the stream's first batch of z
+        const = G(z).clamp(-1, 1)  # eval-mode default: the layers' constant noise
+        assert not torch.allclose(first[:2], const, atol=1e-4), model
+        assert G.noise_generator is own and G.synthesis.generator is own

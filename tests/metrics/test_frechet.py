@@ -3,6 +3,7 @@ import pytest
 import scipy.linalg
 import torch
 
+from gankit.errors import GankitError
 from gankit.metrics.frechet import frechet_distance, frechet_from_features, mean_cov
 
 
@@ -58,8 +59,9 @@ def test_commuting_covariances_closed_form(d, singular):
     a, b = rng.uniform(0.01, 3, d), rng.uniform(0.01, 3, d)
     (a if singular == "sigma1" else b)[: d // 4] = 0
     fd = frechet_distance(np.zeros(d), (q * a) @ q.T, np.zeros(d), (q * b) @ q.T)
-    # √ near a zero eigenvalue turns rounding ε‖S‖ into √(ε‖S‖) ≈ 3e-8 each, hence rel=1e-6
-    assert fd == pytest.approx(((np.sqrt(a) - np.sqrt(b)) ** 2).sum(), rel=1e-6)
+    # eigenvalues below D·eps·λmax count as 0: without that, √ of the rounding noise ε‖S‖ on the
+    # zero eigenvalues (≈ 3e-8 each) biased the result by about 1e-7 relative
+    assert fd == pytest.approx(((np.sqrt(a) - np.sqrt(b)) ** 2).sum(), rel=1e-10)
 
 
 def test_fewer_samples_than_dimensions_is_finite_and_matches_sqrtm():
@@ -93,3 +95,25 @@ def test_from_features_accepts_tensors_and_matches_numpy_moments():
 def test_shape_mismatch_raises():
     with pytest.raises(ValueError, match="shapes differ"):
         frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))
+
+
+@pytest.mark.parametrize("d, rank, scale", [(64, 8, 1.0), (256, 16, 100.0), (512, 30, 1e4)])
+def test_identical_singular_covariances_give_zero(d, rank, scale):
+    """Fewer samples than dimensions: the rank-deficient covariance against itself is FID 0, not the
+    sum of square roots of its rounding-noise eigenvalues (-1.0e3 at 512-d, scale 1e4, before)."""
+    g = torch.Generator().manual_seed(d)
+    mu, sigma = mean_cov(torch.randn(2 * rank, d, generator=g, dtype=torch.float64) * scale)
+    assert abs(frechet_distance(mu, sigma, mu, sigma)) < 1e-12 * float(sigma.trace())
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_inputs_raise_one_clear_error(bad):
+    a = torch.randn(50, 6, generator=torch.Generator().manual_seed(0))
+    b = a.clone()
+    b[7, 3] = bad
+    with pytest.raises(GankitError, match="features hold NaN or Inf \\(row 7\\)"):
+        frechet_from_features(a, b)
+    mu, sigma = mean_cov(a)
+    sigma[2, 2] = bad
+    with pytest.raises(GankitError, match="sigma2"):
+        frechet_distance(mu, mean_cov(a)[1], mu, sigma)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from gankit.errors import GankitError
 from gankit.metrics.kid import kernel_inception_distance
 
 
@@ -47,3 +48,10 @@ def test_deterministic_under_a_seeded_generator_and_leaves_global_rng_alone():
     state = torch.random.get_rng_state()
     assert kernel_inception_distance(real, fake, 5, 30) == run(0)
     assert torch.equal(state, torch.random.get_rng_state())
+
+
+def test_non_finite_features_raise_one_clear_error():
+    real, fake = torch.randn(40, 5), torch.randn(40, 5)
+    fake[3, 0] = float("nan")
+    with pytest.raises(GankitError, match="fake features hold NaN or Inf \\(row 3\\)"):
+        kernel_inception_distance(real, fake, num_subsets=2)

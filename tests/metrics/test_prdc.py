@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from gankit.errors import GankitError
 from gankit.metrics.prdc import density_coverage, precision_recall, prdc
 
 
@@ -11,7 +12,8 @@ def gaussians(n: int = 2000, d: int = 16, seed: int = 0) -> tuple[torch.Tensor, 
 
 
 def brute_force(real: np.ndarray, fake: np.ndarray, k_pr: int, k_dc: int) -> dict:
-    """PRDC straight from the definitions with full distance matrices and sorting."""
+    """PRDC straight from the definitions with full distance matrices and sorting (`<=` for precision/recall
+    as stylegan3's code, `<` for density/coverage as Naeem et al.'s)."""
     def radii(x, k):
         d = np.linalg.norm(x[:, None] - x[None], axis=2)
         return np.sort(d, axis=1)[:, k]  # column 0 is the point itself
@@ -20,8 +22,8 @@ def brute_force(real: np.ndarray, fake: np.ndarray, k_pr: int, k_dc: int) -> dic
     return {
         "precision": (d_rf <= r_pr[:, None]).any(0).mean(),
         "recall": (d_rf <= f_pr[None]).any(1).mean(),
-        "density": (d_rf <= r_dc[:, None]).sum(0).mean() / k_dc,
-        "coverage": (d_rf.min(1) <= r_dc).mean(),
+        "density": (d_rf < r_dc[:, None]).sum(0).mean() / k_dc,
+        "coverage": (d_rf.min(1) < r_dc).mean(),
     }
 
 
@@ -65,3 +67,24 @@ def test_disjoint_distributions_score_zero():
 def test_too_few_samples_raise():
     with pytest.raises(ValueError, match="more than k=3"):
         precision_recall(torch.randn(3, 2), torch.randn(10, 2))
+
+
+def test_identical_sets_have_density_one_as_naeem_et_al():
+    """A fake set equal to the real one: each fake lies in its own real ball and in the k - 1 balls of
+    its nearest neighbours, but not in the k-th's (on its edge), so density is exactly 1 (1.2 with `<=`)."""
+    real, _ = gaussians(300, 8)
+    values = prdc(real, real.clone())
+    assert values["density"] == pytest.approx(1.0, abs=1e-12)
+    assert values["coverage"] == 1.0 and values["precision"] == 1.0 and values["recall"] == 1.0
+    assert density_coverage(real, real.clone()) == pytest.approx((1.0, 1.0), abs=1e-12)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+@pytest.mark.parametrize("which", ["real", "fake"])
+def test_non_finite_features_raise_one_clear_error(bad, which):
+    """One NaN fake row once made coverage silently 0.0; now every entry point refuses it by name."""
+    real, fake = gaussians(100, 4)
+    (real if which == "real" else fake)[17, 2] = bad
+    for metric in (prdc, precision_recall, density_coverage):
+        with pytest.raises(GankitError, match=f"{which} features hold NaN or Inf \\(row 17\\)"):
+            metric(real, fake)

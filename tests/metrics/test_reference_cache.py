@@ -91,3 +91,21 @@ def test_subset_is_seeded_and_keyed(setup):
     b, _ = features(data_dir, "train", count=50, batch_size=13)  # from the cache
     assert a.count == 50 and key["subset_seed"] == reference.SUBSET_SEED
     assert torch.equal(a.labels, b.labels)
+
+
+def test_raw_rows_are_a_seeded_random_subset_not_the_first_rows(setup, monkeypatch):
+    """KID/PR/DC read the kept raw rows: on a class-sorted folder the first rows would be a few classes only."""
+    data_dir, _ = setup
+    monkeypatch.setattr(reference, "RAW_ITEMS", 30)
+    fs, key = features(data_dir, "train")  # 120 images, 30 kept raw
+    data = load_dataset(data_dir, split="train")
+    all_features = load_extractor("test-tiny")(data.get(torch.arange(len(data)))[0])[0]  # [120, F]
+    kept = [int((all_features - row).abs().sum(1).argmin()) for row in fs.stats.features]  # the rows kept
+    assert len(set(kept)) == 30 and max(kept) >= 60 and kept != list(range(30))
+    assert kept == sorted(kept)  # in dataset order
+    expected = torch.randperm(120, generator=torch.Generator().manual_seed(reference.RAW_SUBSET_SEED))[:30].sort().values
+    assert kept == expected.tolist() and key["raw_subset_seed"] == reference.RAW_SUBSET_SEED
+    mu, cov = mean_cov(all_features)  # the statistics still see every row
+    torch.testing.assert_close(fs.stats.mean, mu, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(fs.stats.cov, cov, rtol=1e-8, atol=1e-12)
+    assert sorted(fs.labels.tolist()) == sorted(data.labels.tolist())
