@@ -7,9 +7,9 @@
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from pathlib import Path
+
+from gankit.version import __version__
 
 __all__ = ["__version__", "train", "load", "load_config"]
 

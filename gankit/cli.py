@@ -4,13 +4,101 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Callable, List, Optional
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from gankit.errors import GankitError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+# ---- commands defined beside their subsystem: listed here with their help, imported only when run ----
+# (so `gankit --help`, `gankit info` and a usage error start no torch; tests/test_cli_startup.py checks
+# each line of help against its command's docstring)
+def _mix() -> Callable:
+    from gankit.tools import mix_command
+
+    return mix_command
+
+
+def _interpolate() -> Callable:
+    from gankit.tools import interpolate_command
+
+    return interpolate_command
+
+
+def _eval() -> Callable:
+    from gankit.metrics.cli import eval_command
+
+    return eval_command
+
+
+def _export() -> Callable:
+    from gankit.export import export_command
+
+    return export_command
+
+
+def _playground() -> Callable:
+    from gankit.playground.cli import playground
+
+    return playground
+
+
+def _evaluator() -> typer.Typer:
+    from gankit.metrics.features.cli import evaluator_app
+
+    return evaluator_app
+
+
+def _lab() -> typer.Typer:
+    from gankit.lab.cli import lab_app
+
+    return lab_app
+
+
+LAZY_COMMANDS: dict[str, tuple[Callable[[], Any], str]] = {
+    "mix": (_mix, "Style-mixing grid: A rows, B columns, B's styles replacing A's at the chosen level."),
+    "interpolate": (_interpolate, "A latent walk as a looping GIF (slerp in z, lerp in w)."),
+    "eval": (_eval, "Evaluate a generator (or an image folder): each metric beside the real-vs-real floor."),
+    "export": (_export, "Export the generator (EMA weights when the run has them) with z (and c) inputs to ONNX or .pt2."),
+    "playground": (_playground, "Watch a toy GAN learn in the browser: live samples, D's view, gradients, losses and modes."),
+    "evaluator": (_evaluator, "Offline evaluator networks for FID/KID/IS/label accuracy."),
+    "lab": (_lab, "The seed's theory as experiments: each writes DIR/report.md, report.html and results.json."),
+}
+
+
+class LazyCommand(click.Command):
+    """A command listed with its help whose module is imported only when it runs (or shows its own help)."""
+
+    def __init__(self, name: str, help_text: str, load: Callable[[], Any]) -> None:
+        super().__init__(name, help=help_text)
+        self.load = load
+
+    def command(self) -> click.Command:
+        """The real click command: a typer sub-app, or a function registered as one command."""
+        obj = self.load()
+        if isinstance(obj, typer.Typer):
+            return typer.main.get_group(obj)
+        single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+        single.command(self.name)(obj)
+        return typer.main.get_command(single)
+
+    def make_context(self, info_name: Optional[str], args: list[str], parent: Optional[click.Context] = None,
+                     **extra: Any) -> click.Context:
+        return self.command().make_context(info_name, args, parent=parent, **extra)
+
+
+class _Commands(TyperGroup):
+    """gankit's top-level group: the @app.command functions below (train, sample, info), then LAZY_COMMANDS."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        for name, (load, help_text) in LAZY_COMMANDS.items():
+            self.add_command(LazyCommand(name, help_text, load))
+
+
+app = typer.Typer(cls=_Commands, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="gankit: train, sample and inspect GANs from Goodfellow 2014 to StyleGAN3.")
 
 
@@ -27,6 +115,10 @@ def train(
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue this run folder from its newest good checkpoint"),
 ) -> None:
     """Train a GAN: `gankit train dcgan steps=2000 --out runs/dcgan`."""
+    from gankit.config import load_config
+
+    # a bad preset or override fails here, before torch starts
+    cfg = load_config(config, list(overrides or [])) if resume is None and config is not None else None
     from gankit.training import Trainer
     from gankit.runs.checkpoint import list_checkpoints
     from gankit.training.distributed import describe_processes, init_from_env, shutdown
@@ -43,11 +135,8 @@ def train(
         trainer = Trainer.resume(resume, overrides)
         say(f"resuming {resume} at step {trainer.state.step} ({trainer.state.cur_nimg / 1000:.1f} kimg)")
     else:
-        if config is None:
+        if config is None or cfg is None:
             raise GankitError("name a preset or config to train (gankit info lists the presets)")
-        from gankit.config import load_config
-
-        cfg = load_config(config, overrides)
         out = out or _default_out(config)
         if list_checkpoints(out):
             raise GankitError(f"{out} already holds a run; continue it with --resume {out} or choose another --out")
@@ -77,7 +166,7 @@ def sample(
     """Draw samples from a trained generator into a PNG grid (or a scatter plot for vector data)."""
     import numpy as np
 
-    import gankit
+    from gankit.runs.load import load
     from gankit.viz import save_image_grid, save_scatter
 
     if n < 1:
@@ -86,7 +175,7 @@ def sample(
         from gankit.tools import truncation_sweep_command
 
         return truncation_sweep_command(run, truncation_sweep, min(n, 16), out, seed)
-    G = gankit.load(run)
+    G = load(run)
     if class_ is not None and not G.c_dim:
         raise GankitError("--class needs a conditional generator; this one has no labels")
     if truncation is not None:
@@ -110,47 +199,21 @@ def info(
     overrides: Optional[List[str]] = typer.Argument(None, help="key=value overrides for --config"),
 ) -> None:
     """List models, losses, datasets and presets, or explain one preset's config."""
+    from gankit import catalog
     from gankit.config import config_help, load_config, preset_names
-    from gankit.registry import DATASETS, LOSSES, MODELS
 
     if config is not None:
         typer.echo(config_help(load_config(config, list(overrides or []))))
         return
-    import gankit.data  # noqa: F401
-    import gankit.losses  # noqa: F401
-    import gankit.models  # noqa: F401
-
     typer.echo("models:")
-    for name in MODELS:
-        typer.echo(f"  {name:14s} {MODELS.get(name).summary}")
+    for name, summary in sorted(catalog.MODEL_SUMMARIES.items()):
+        typer.echo(f"  {name:14s} {summary}")
     typer.echo("losses:")
-    for name in LOSSES:
-        typer.echo(f"  {name:14s} {LOSSES.get(name).summary}")
-    typer.echo("datasets: " + ", ".join(DATASETS.names()) + " (or a path: idx folder, CIFAR-10 folder, image folder)")
+    for name, summary in sorted(catalog.LOSS_SUMMARIES.items()):
+        typer.echo(f"  {name:14s} {summary}")
+    typer.echo("datasets: " + ", ".join(catalog.DATASET_NAMES) + " (or a path: idx folder, CIFAR-10 folder, image folder)")
     typer.echo("presets:  " + ", ".join(preset_names()))
     typer.echo("see one:  gankit info --config PRESET")
-
-
-# ---- commands defined beside their subsystem (one registration line each) ----
-from gankit.tools import interpolate_command, mix_command  # noqa: E402
-
-app.command("mix")(mix_command)
-app.command("interpolate")(interpolate_command)
-from gankit.metrics.cli import eval_command  # noqa: E402
-
-app.command("eval")(eval_command)
-from gankit.export import export_command  # noqa: E402
-
-app.command("export")(export_command)
-from gankit.metrics.features.cli import evaluator_app  # noqa: E402
-
-app.add_typer(evaluator_app, name="evaluator")
-from gankit.playground.cli import playground  # noqa: E402
-
-app.command("playground")(playground)
-from gankit.lab.cli import lab_app  # noqa: E402
-
-app.add_typer(lab_app, name="lab")
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from gankit import catalog
 from gankit.errors import GankitError
 
 PRESET_DIR = Path(__file__).parent / "configs"
@@ -62,6 +63,12 @@ class R1Config:
 
 
 @dataclass
+class R2Config:
+    gamma: float = _help(0.0, "R2 gamma: (gamma/2)*E|grad D(G(z))|^2 on detached fakes (R3GAN; 0 = off)")
+    interval: int = _help(1, "apply every N D steps (lazy regularization when > 1)")
+
+
+@dataclass
 class PathLengthConfig:
     weight: float = _help(0.0, "path-length penalty weight (StyleGAN2: 2; 0 = off)")
     interval: int = _help(4, "apply every N G steps (lazy regularization, with lr/beta compensation)")
@@ -78,9 +85,19 @@ class ClipConfig:
 class RegConfig:
     gp: PenaltyConfig = _help(PenaltyConfig(), "gradient penalty (WGAN-GP), lambda=weight")
     r1: R1Config = _help(R1Config(), "R1 penalty on real images")
+    r2: R2Config = _help(R2Config(), "R2 penalty on generated images (R3GAN: with R1 and loss=rpgan)")
     drift: PenaltyConfig = _help(PenaltyConfig(), "drift penalty weight*E[D(x)^2] (ProGAN)")
     clip: ClipConfig = _help(ClipConfig(), "weight clipping (seed WGAN)")
     pl: PathLengthConfig = _help(PathLengthConfig(), "path-length regularization of G (StyleGAN2)")
+
+
+@dataclass
+class CosineScheduleConfig:
+    kimg: float = _help(0.0, "length of the cosine schedules below in kimg, then constant at their end values (R3GAN; 0 = off)")
+    lr_end: float = _help(1.0, "both lrs at the end as a factor of optim.*.lr (R3GAN: 2e-4 -> 5e-5, i.e. 0.25)")
+    beta2_end: Optional[float] = _help(None, "Adam beta2 of both optimizers at the end (R3GAN: 0.9 -> 0.99); null = constant")
+    gamma_end: float = _help(1.0, "R1 and R2 gammas at the end as a factor of reg.r1/r2.gamma (R3GAN: 0.1)")
+    ema_rampup: bool = _help(False, "the EMA half-life rises along the cosine from 0 to ema.kimg (R3GAN)")
 
 
 @dataclass
@@ -167,6 +184,7 @@ class TrainConfig:
     D: Dict[str, Any] = _help({}, "discriminator options (see the model family)")
     optim: OptimGroup = _help(OptimGroup(), "optimizers")
     reg: RegConfig = _help(RegConfig(), "regularizers")
+    schedule: CosineScheduleConfig = _help(CosineScheduleConfig(), "R3GAN's cosine schedules of lr, Adam beta2, R1/R2 gamma and EMA")
     ema: EmaConfig = _help(EmaConfig(), "exponential moving average of G")
     augment: AugmentConfig = _help(AugmentConfig(), "data augmentation")
     log: LogConfig = _help(LogConfig(), "logging and sample grids")
@@ -196,15 +214,11 @@ def _layers(spec: str | Path, seen: tuple = ()) -> list[dict]:
     if str(spec) in preset_names():
         path = PRESET_DIR / f"{spec}.yaml"
     elif not (path.suffix in (".yaml", ".yml") and path.is_file()):
-        from gankit.registry import MODELS
-
-        import gankit.models  # noqa: F401  (registers the families)
-
-        if str(spec) in MODELS:
+        if str(spec) in catalog.names("model"):
             return [{"model": str(spec)}]
         raise GankitError(
             f"unknown preset or config {str(spec)!r}; presets: {', '.join(preset_names())}; "
-            f"models: {', '.join(MODELS.names())}; or give a path to a .yaml file"
+            f"models: {', '.join(catalog.names('model'))}; or give a path to a .yaml file"
         )
     data = _read_yaml(path)
     base = data.pop("base", None)
@@ -270,13 +284,8 @@ def load_config(spec: str | Path | dict | TrainConfig = "dcgan", overrides: list
 
 def validate(cfg: TrainConfig) -> None:
     """Check values that types alone cannot; raise one GankitError naming the key."""
-    from gankit.registry import LOSSES, MODELS
-
-    import gankit.losses  # noqa: F401
-    import gankit.models  # noqa: F401
-
-    MODELS.get(cfg.model)
-    LOSSES.get(cfg.loss)
+    catalog.check("model", cfg.model)
+    catalog.check("loss", cfg.loss)
     checks = [
         (cfg.batch_size > 0, "batch_size", "a positive integer"),
         (cfg.n_critic >= 1, "n_critic", "an integer >= 1"),
@@ -310,7 +319,13 @@ def validate(cfg: TrainConfig) -> None:
     checks.append((0 < cfg.optim.lr_decay <= 1, "optim.lr_decay", "a number in (0, 1]"))
     checks += [(cfg.reg.pl.batch_shrink >= 1, "reg.pl.batch_shrink", "an integer >= 1"),
                (0 <= cfg.reg.pl.decay <= 1, "reg.pl.decay", "a number in [0, 1]")]
-    for reg in ("gp", "r1", "drift", "pl"):
+    checks += [(cfg.schedule.kimg >= 0, "schedule.kimg", "a number >= 0"),
+               (cfg.schedule.lr_end > 0, "schedule.lr_end", "a positive number"),
+               (cfg.schedule.beta2_end is None or 0 <= cfg.schedule.beta2_end < 1, "schedule.beta2_end", "null or a number in [0, 1)"),
+               (cfg.schedule.gamma_end >= 0, "schedule.gamma_end", "a number >= 0"),
+               (cfg.schedule.kimg == 0 or cfg.optim.lr_decay == 1, "optim.lr_decay",
+                "1 when schedule.kimg is set (both schedule the lr; use one)")]
+    for reg in ("gp", "r1", "r2", "drift", "pl"):
         checks.append((getattr(cfg.reg, reg).interval >= 1, f"reg.{reg}.interval", "an integer >= 1"))
     for ok, key, expected in checks:
         if not ok:

@@ -85,9 +85,9 @@ def export_command(
     out: Path = typer.Option(..., "--out", "-o", help="file to write (e.g. G.onnx or G.pt2)"),
 ) -> None:
     """Export the generator (EMA weights when the run has them) with z (and c) inputs to ONNX or .pt2."""
-    import gankit
+    from gankit.runs.load import load
 
-    G = gankit.load(run)
+    G = load(run)
     path = export_generator(G, out, fmt)
     inputs = "z [N, %d]" % G.z_dim + (", c [N, %d] one-hot" % G.c_dim if G.c_dim else "")
     typer.echo(f"wrote {path} ({fmt}; inputs {inputs}; output images)")

@@ -147,12 +147,12 @@ def mix_command(
     truncation: float = typer.Option(1.0, "--truncation", help="psi for every source"),
 ) -> None:
     """Style-mixing grid: A rows, B columns, B's styles replacing A's at the chosen level."""
-    import gankit
+    from gankit.runs.load import load
     from gankit.viz import save_image_grid
 
     if rows < 1 or cols < 1:
         raise GankitError("--rows and --cols must be at least 1")
-    G = gankit.load(run)
+    G = load(run)
     images = mix_grid(G, rows, cols, levels, seed, truncation)
     save_image_grid(images, out, nrow=cols + 1, scale=max(1, 64 // images.shape[-1]))
     typer.echo(f"wrote {out} ({levels} styles of the top row into each row, ws {level_slice(levels, G.num_ws)})")
@@ -169,10 +169,10 @@ def interpolate_command(
     truncation: float = typer.Option(1.0, "--truncation", help="psi (style-based generators)"),
 ) -> None:
     """A latent walk as a looping GIF (slerp in z, lerp in w)."""
-    import gankit
+    from gankit.runs.load import load
     from gankit.viz.images import save_gif
 
-    G = gankit.load(run)
+    G = load(run)
     batches = interpolation_frames(G, space, frames, n, seed, truncation)
     scale = max(1, 64 // batches[0].shape[-1])
     grids = [g.repeat(scale, axis=0).repeat(scale, axis=1) for g in _frames_to_uint8(batches, nrow=n)]
@@ -182,10 +182,10 @@ def interpolate_command(
 
 def truncation_sweep_command(run: Path, sweep: str, n: int, out: Path, seed: int) -> None:
     """`gankit sample --truncation-sweep`: one row per ψ, the same latents in every row."""
-    import gankit
+    from gankit.runs.load import load
     from gankit.viz import save_image_grid
 
-    G = gankit.load(run)
+    G = load(run)
     psis = parse_psis(sweep)
     images = truncation_grid(G, psis, n, seed)
     save_image_grid(images, out, nrow=n, scale=max(1, 64 // images.shape[-1]))

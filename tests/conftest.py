@@ -25,6 +25,7 @@ TINY = {
                  "D.channel_base=64", "D.channel_max=8"],
     "stylegan2": ["G.z_dim=8", "G.w_dim=8", "G.mapping_layers=1", "G.channel_base=64", "G.channel_max=8",
                   "D.channel_base=64", "D.channel_max=8"],
+    "r3gan": ["G.widths=[]", "D.widths=[]", "G.width=16", "D.width=16", "G.z_dim=8", "G.c_embed_dim=0", "D.c_embed_dim=0"],
     "stylegan3": ["G.z_dim=8", "G.w_dim=8", "G.mapping_layers=1", "G.channel_base=64", "G.channel_max=8",
                   "G.num_layers=3", "G.num_critical=1", "G.margin_size=2", "D.channel_base=64", "D.channel_max=8"],
 }

@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 from gankit.data import digits as _digits  # noqa: F401  (registers "digits")
+from gankit.data import stacked as _stacked  # noqa: F401  (registers "stacked-fmnist")
 from gankit.data.base import (
     ImageDataset,
     ToyDistribution,

@@ -2,7 +2,7 @@
 `run(out: Path, protocol: str, progress: bool) -> LabSection` (and optionally `THREADS`, the torch
 threads it runs with); `add_lab` registers it and its command.
 
-    gankit lab divergences|vanishing-gradients|mode-collapse|all --out DIR [--quick] [--protocol paper]
+    gankit lab divergences|vanishing-gradients|mode-collapse|convergence|stacked-modes|equivariance|all --out DIR [--quick] [--protocol paper]
 """
 
 import importlib
@@ -70,6 +70,10 @@ add_lab("vanishing-gradients", "gankit.lab.vanishing",
         "Arjovsky & Bottou 2017: DCGAN checkpoints on Fashion-MNIST, a fresh D per checkpoint, G's gradient norms.")
 add_lab("mode-collapse", "gankit.lab.mode_collapse",
         "PacGAN's Table 1 on the ring and grid (every recipe, seeds as one ensemble) and the seed's 1-D bimodal.")
+add_lab("convergence", "gankit.lab.convergence",
+        "The Dirac-GAN (Mescheder 2018): vector fields, eigenvalues and trajectories of NS, WGAN and RpGAN with R1/R2.")
+add_lab("stacked-modes", "gankit.lab.stacked_modes",
+        "R3GAN's 1,000-mode test on Stacked Fashion-MNIST: NS + R1, RpGAN + R1 and RpGAN + R1 + R2 on the r3gan preset.")
 add_lab("equivariance", "gankit.lab.equivariance",
         "StyleGAN2 (Fourier input) vs StyleGAN3-T/R under moving input: texture-sticking GIF and EQ-T, EQ-T_frac, EQ-R.")
 

@@ -54,11 +54,11 @@ def _untrained(preset: str, extra: list[str]) -> torch.nn.Module:
 
 def _trained(preset: str, extra: list[str], out: Path, seconds: float, progress: bool) -> torch.nn.Module:
     """`preset` trained for `seconds` on Fashion-MNIST into `out` (G_ema, eval mode)."""
-    import gankit
+    from gankit.runs.load import load
     from gankit.training.trainer import train
 
     train(preset, out, extra + [f"seconds={seconds}", "kimg=100000", "log.sample_kimg=0", f"log.progress={str(progress).lower()}"])
-    return gankit.load(out)
+    return load(out)
 
 
 def _transform(frame: int, frames: int) -> torch.Tensor:

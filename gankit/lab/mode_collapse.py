@@ -48,6 +48,10 @@ RECIPES: dict[str, tuple[str, list]] = {
     "pacgan": ("PacGAN's own networks (G 4x400 BN-ReLU, z 2; D 3x200 maxout 5, pack 4 on the grid / 2 on the ring), "
                "Adam 1e-4 (0.8, 0.999), batch 100", ["pacgan"]),
     "gankit-best": ("gankit's best recipe, preset toy-best (see its description)", ["toy-best"]),
+    "ns-r1": ("toy-gan with R1 (gamma 0.1, every D step): the non-saturating baseline of R3GAN's comparison",
+              ["toy-gan", {"reg": {"r1": {"gamma": 0.1}}}]),
+    "rpgan-r1-r2": ("toy-gan with R3GAN's loss: relativistic pairing, R1 and R2 (gamma 0.1 each, every D step)",
+                    ["toy-gan", {"loss": "rpgan", "reg": {"r1": {"gamma": 0.1}, "r2": {"gamma": 0.1}}}]),
 }
 
 # Compute budgets: generator steps per seed, seeds, snapshots over training.

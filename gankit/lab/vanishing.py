@@ -13,13 +13,13 @@ from pathlib import Path
 import torch
 from matplotlib.figure import Figure
 
-import gankit
 from gankit.config import load_config
 from gankit.data import load_dataset
 from gankit.lab.report import LabSection, markdown_table, save_figure
 from gankit.losses.adversarial import d_logistic, d_wasserstein, g_minimax, g_nonsaturating, g_wasserstein
 from gankit.losses.regularizers import gradient_penalty
 from gankit.models import build_models
+from gankit.runs.load import load
 from gankit.training.feed import DataFeeder
 from gankit.training.trainer import Trainer
 
@@ -63,7 +63,7 @@ def gradient_norms(G: torch.nn.Module, D: torch.nn.Module, z: torch.Tensor, loss
 
 def probe(checkpoint: Path, data, critic: str, d_iters: int, record: int, seed: int = 0, z_n: int = 64) -> dict:
     """Freeze the checkpoint's G; train a fresh D (`logistic`) or WGAN-GP critic; G's gradient norms over D's iterations."""
-    G = gankit.load(checkpoint, which="G")  # eval mode: BatchNorm uses its running statistics
+    G = load(checkpoint, which="G")  # eval mode: BatchNorm uses its running statistics
     cfg = G.config
     torch.manual_seed(seed)
     d_overrides = {"logistic": {}, "wgan-gp": {"norm": "none"}}[critic]  # a penalised critic has no BatchNorm

@@ -44,9 +44,10 @@ def gradient_penalty(D: nn.Module, reals: Tensor, fakes: Tensor, c: Tensor | Non
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
 
-def r1_penalty(D: nn.Module, reals: Tensor, c: Tensor | None) -> Tensor:
-    """E[|grad_x D(x)|^2] on real images (Mescheder 2018); the caller multiplies by gamma/2."""
-    x = reals.detach().requires_grad_(True)
+def r1_penalty(D: nn.Module, images: Tensor, c: Tensor | None) -> Tensor:
+    """E[|grad_x D(x)|^2], zero-centred (Mescheder 2018): R1 on real images, R2 on detached fakes;
+    the caller multiplies by gamma/2."""
+    x = images.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(D(x, c).sum(), x, create_graph=True)
     return grad.square().flatten(1).sum(1).mean()
 
@@ -69,6 +70,8 @@ class Regularizer:
             return self.weight * gradient_penalty(batch.D, batch.reals, batch.fakes, batch.c_real, batch.noise)
         if self.name == "r1":
             return 0.5 * self.weight * r1_penalty(batch.D, batch.reals, batch.c_real)
+        if self.name == "r2":
+            return 0.5 * self.weight * r1_penalty(batch.D, batch.fakes, batch.c_fake)
         if self.name == "drift":
             return self.weight * batch.real_logits.square().mean()
         raise GankitError(f"unknown regularizer {self.name!r}")
@@ -114,6 +117,7 @@ def build_regularizers(cfg: RegConfig) -> list[Regularizer]:
     regs = [
         Regularizer("gp", "D", cfg.gp.weight, cfg.gp.interval),
         Regularizer("r1", "D", cfg.r1.gamma, cfg.r1.interval),
+        Regularizer("r2", "D", cfg.r2.gamma, cfg.r2.interval),
         Regularizer("drift", "D", cfg.drift.weight, 1),
         PathLengthRegularizer("pl", "G", cfg.pl.weight, cfg.pl.interval, cfg.pl.batch_shrink, cfg.pl.decay),
     ]

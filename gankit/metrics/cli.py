@@ -39,9 +39,9 @@ def eval_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:
     """Evaluate a generator (or an image folder): each metric beside the real-vs-real floor."""
-    import gankit
     from gankit.metrics.evaluate import EvalContext, FolderSource, GeneratorSource, evaluate, format_report, parse_metrics
-    from gankit.training.trainer import pick_device
+    from gankit.nn.device import pick_device
+    from gankit.runs.load import load
 
     if n is not None and n < 2:
         raise GankitError("-n must be at least 2")
@@ -49,7 +49,7 @@ def eval_command(
         raise GankitError("--batch-size must be at least 1")
     torch_device = pick_device(device)
     if is_run(run):
-        G = gankit.load(run, device=str(torch_device))
+        G = load(run, device=str(torch_device))
         source = GeneratorSource(G, f"run {run}")
         data = data or G.config.data
         seed = G.config.seed if seed is None else seed

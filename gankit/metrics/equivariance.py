@@ -28,6 +28,7 @@ from typing import Iterable, Iterator
 import torch
 from torch.nn import functional as F
 
+from gankit.metrics.base import Metric, eval_seed
 from gankit.nn.filters import upfirdn2d
 
 Tensor = torch.Tensor
@@ -275,8 +276,6 @@ def _check_transformable(ctx) -> None:
 
 
 def _registered_metric(name: str, summary: str):
-    from gankit.metrics.evaluate import Metric, eval_seed
-
     def run(ctx, n: int) -> tuple[dict, None]:
         value = equivariance(ctx.source.G, n, eval_seed(ctx.seed), [name], progress=ctx.progress)[name]
         return {name: value}, None  # a property of G alone: no real-data floor

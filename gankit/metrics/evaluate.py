@@ -21,6 +21,8 @@ from typing import Callable, Iterator, Optional
 import torch
 
 from gankit.errors import GankitError
+from gankit.metrics import equivariance
+from gankit.metrics.base import IMAGE_N, Metric, eval_seed
 from gankit.metrics.frechet import frechet_distance
 from gankit.metrics.inception_score import inception_score
 from gankit.metrics.kid import kernel_inception_distance
@@ -30,16 +32,8 @@ from gankit.metrics.reference import RAW_ITEMS, FeatureSet, cached_values, extra
 from gankit.registry import METRICS
 
 EVAL_BATCH = 250
-IMAGE_N = 10_000  # default generated images for image metrics
 TOY_N = 2_500  # GUIDE §6: mode coverage of 2,500 samples
 ModelBatches = Iterator[tuple[torch.Tensor, Optional[torch.Tensor]]]
-
-
-def eval_seed(seed: int) -> int:
-    """The seed of a run's `eval` RNG stream (gankit.training.rng), used for evaluation latents."""
-    from gankit.training.rng import STREAMS
-
-    return seed * 1000 + STREAMS.index("eval") + 1
 
 
 # ---- what is evaluated ------------------------------------------------------------------------
@@ -108,21 +102,6 @@ class FolderSource:
 
 
 # ---- metrics ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Metric:
-    """A registered metric: `run(ctx, n) -> (values, floor values or None)` on `data` runs."""
-
-    name: str
-    summary: str
-    data: str  # "image" | "vector": what the evaluated samples must be
-    run: Callable[["EvalContext", int], tuple[dict, Optional[dict]]]
-    default_n: int = IMAGE_N
-    raw_items: int = 0  # raw feature rows the samples' FeatureSet must keep
-    logits: bool = False  # whether the samples' logits must be kept
-    check: Optional[Callable[["EvalContext"], None]] = None  # raises GankitError when not applicable
-    reference: bool = False  # compares with a real split (its protocol names split, counts, extractor)
-
-
 def feature_metric(name: str, summary: str, fn: Callable[[FeatureSet, FeatureSet], dict], *, raw_items: int = 0,
                    logits: bool = False, check: Optional[Callable[["EvalContext"], None]] = None) -> Metric:
     """An image metric `fn(samples, reference) -> values`, applied to the fakes and to the floor set."""
@@ -210,9 +189,7 @@ for _metric in (
 ):
     METRICS.register(_metric.name)(_metric)
 
-from gankit.metrics.equivariance import register_metrics as _register_equivariance  # noqa: E402
-
-_register_equivariance()  # eqt, eqt_frac, eqr: StyleGAN3's equivariance metrics (a property of G alone)
+equivariance.register_metrics()  # eqt, eqt_frac, eqr: StyleGAN3's equivariance metrics (a property of G alone)
 
 
 def parse_metrics(spec: str | list[str]) -> list[Metric]:
@@ -317,7 +294,7 @@ class EvalContext:
         if floor is None:
             return None
         (floor_features, floor_key), (reference, reference_key) = floor, self.reference_entry()
-        from gankit import __version__
+        from gankit.version import __version__
 
         key = {"metric": name, "floor": key_hash(floor_key), "reference": key_hash(reference_key), "gankit": __version__}
         return self._once(("floor", name, n), lambda: cached_values(key, lambda: fn(floor_features, reference), self.use_cache))
@@ -369,7 +346,7 @@ class EvalContext:
 
     def protocol(self, metric: Metric, n: int) -> dict:
         """What defines `metric`'s numbers: counts, split, extractor protocol (crop/resize), seed, version."""
-        from gankit import __version__
+        from gankit.version import __version__
 
         common = {"n_fake": n, "seed": self.seed, "eval_seed": eval_seed(self.seed), "batch_size": self.batch_size,
                   "dataset": self.data_id, "gankit_version": __version__}
@@ -386,7 +363,7 @@ class EvalContext:
 
 def evaluate(ctx: EvalContext, n: Optional[int] = None) -> dict:
     """Run every metric of `ctx` (checked first, so none starts when one cannot apply); the report dict."""
-    from gankit import __version__
+    from gankit.version import __version__
 
     for metric in ctx.metrics:
         ctx.check(metric)

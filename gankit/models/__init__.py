@@ -14,6 +14,7 @@ from gankit.errors import GankitError
 from gankit.models import dcgan, ensemble, mlp, progan  # noqa: F401  (register the families)
 from gankit.models import stylegan, stylegan2  # noqa: F401  (StyleGAN 1 and 2)
 from gankit.models import stylegan3  # noqa: F401  (StyleGAN3 T and R)
+from gankit.models import r3gan  # noqa: F401  (R3GAN, 2024)
 from gankit.models.base import Discriminator, Generator, ModelFamily, PackedDiscriminator, one_hot
 from gankit.registry import MODELS
 

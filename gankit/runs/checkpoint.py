@@ -83,7 +83,7 @@ def load_model(model: nn.Module, tensors: dict[str, torch.Tensor], prefix: str, 
 
 def save_checkpoint(run_dir: Path, name: str, models: dict[str, nn.Module], state: dict, config_yaml: str, keep: int = 3) -> Path:
     """Write checkpoints/<name>/ atomically, point `latest` at it and keep the newest `keep`."""
-    from gankit import __version__
+    from gankit.version import __version__
 
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Training: the phase loop, hooks, EMA, checkpoints and the RNG plan."""
+"""Training: the phase loop, its hooks, EMA, schedules, distributed and speed settings."""
 from gankit.training.hooks import Hook
 from gankit.training.trainer import Trainer, train
 

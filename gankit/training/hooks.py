@@ -19,8 +19,9 @@ import torch
 from gankit.config import TrainConfig
 from gankit.errors import GankitError
 from gankit.losses import clip_weights
+from gankit.training.cosine import ema_half_life_kimg
 from gankit.training.ema import ema_beta, update_ema
-from gankit.training.distributed import describe_processes, mean_over_ranks
+from gankit.training.distributed import mean_over_ranks
 
 if TYPE_CHECKING:
     from gankit.training.trainer import Trainer
@@ -81,7 +82,8 @@ class EmaHook(Hook):
     name = "ema"
 
     def after_step(self, t: "Trainer") -> None:
-        beta = ema_beta(t.batch_size, t.cfg.ema.kimg, t.state.cur_nimg, t.cfg.ema.rampup)
+        half_life = ema_half_life_kimg(t.cfg.ema.kimg, t.cfg.schedule.kimg, t.cfg.schedule.ema_rampup, t.state.cur_nimg)
+        beta = ema_beta(t.batch_size, half_life, t.state.cur_nimg, t.cfg.ema.rampup)
         update_ema(t.G_ema, t.G, beta)
 
 
@@ -239,70 +241,3 @@ class ProgressHook(Hook):
             self.bar.close()
 
     on_interrupt = on_end
-
-
-class SummaryHook(Hook):
-    """At the end: loss.png and summary.md, a human summary of the run."""
-
-    name = "summary"
-
-    def on_end(self, t: "Trainer") -> None:
-        if t.run_dir is None or t.rank != 0:
-            return
-        from gankit.viz import plot_losses
-
-        log = t.run_dir / "log.jsonl"
-        if log.exists():
-            plot_losses(log, t.run_dir / "loss.png")
-        samples = sorted((t.run_dir / "samples").glob("*.png"))
-        records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-        speeds = [r["img_per_s"] for r in records if r.get("img_per_s")]
-        last = records[-1] if records else {}
-        cfg = t.cfg
-        lines = [
-            f"# gankit run: {cfg.model} on {cfg.data}", "",
-            cfg.description, "",
-            f"- steps: {t.state.step} generator steps, {t.state.cur_nimg / 1000:.1f} kimg shown to D",
-            f"- training time: {t.elapsed():.1f} s; median speed {np.median(speeds) if speeds else float('nan'):.1f} images/s",
-            f"- loss: {cfg.loss}, n_critic {cfg.n_critic}, batch {cfg.batch_size}, seed {cfg.seed}",
-            f"- device: {t.device}; " + describe_processes(t.world, t.batch_size),
-            "- final losses: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith(("loss/", "reg/"))),
-            f"- G parameters: {sum(p.numel() for p in t.G.parameters()):,}; D parameters: {sum(p.numel() for p in t.D.parameters()):,}",
-            "", "Files: `config.yaml` (resolved config), `log.jsonl`, `metrics.jsonl` + `metrics.png` (eval.kimg > 0), `loss.png`, `samples/`, `checkpoints/`.", "",
-        ]
-        from gankit.training.eval_hook import summary_lines
-
-        lines += summary_lines(t.run_dir / "metrics.jsonl")
-        if samples:
-            lines += [f"![samples](samples/{samples[-1].name})", ""]
-        if log.exists():
-            lines += ["![losses](loss.png)", ""]
-        (t.run_dir / "summary.md").write_text("\n".join(lines))
-
-
-def default_hooks(cfg: TrainConfig) -> list[Hook]:
-    """The hooks every run has, in call order."""
-    hooks: list[Hook] = []
-    if cfg.growth.start_resolution > 0:
-        from gankit.training.schedules import GrowthHook
-
-        hooks.append(GrowthHook(cfg.growth, cfg.batch_size))
-    if cfg.reg.clip.value > 0:
-        hooks.append(WeightClipHook(cfg.reg.clip.value))
-    if cfg.optim.lr_decay < 1:
-        from gankit.training.lr_schedule import LrDecayHook
-
-        hooks.append(LrDecayHook())
-    if cfg.ema.kimg > 0:
-        hooks.append(EmaHook())
-    if cfg.augment.blur_sigma > 0:
-        from gankit.training.blur import DiscriminatorBlurHook
-
-        hooks.append(DiscriminatorBlurHook(cfg.augment.blur_sigma, cfg.augment.blur_fade_kimg))
-    hooks += [ProgressHook(cfg) if cfg.log.progress else Hook(), LogHook(cfg), SampleHook(cfg)]
-    if cfg.eval.kimg > 0:
-        from gankit.training.eval_hook import EvalHook
-
-        hooks.append(EvalHook(cfg))
-    hooks += [CheckpointHook(cfg), SummaryHook()]
-    return hooks

@@ -21,15 +21,17 @@ from gankit.errors import GankitError
 from gankit.losses import DBatch, build_regularizers, lazy_compensation
 from gankit.losses.regularizers import GBatch
 from gankit.models import build_models, one_hot, resolve_model_options
+from gankit.nn.device import pick_device
 from gankit.nn.layers import MinibatchStdDev
 from gankit.registry import LOSSES
 from gankit.runs import checkpoint as ckpt
+from gankit.runs.rng import TrainingRNG
 from gankit.training import distributed, speed
 from gankit.training.ema import make_ema
 from gankit.nn.augment import install_diffaugment
 from gankit.training.feed import DataFeeder
-from gankit.training.hooks import Hook, default_hooks
-from gankit.training.rng import TrainingRNG
+from gankit.training.hooks import CheckpointHook, EmaHook, Hook, LogHook, ProgressHook, SampleHook, WeightClipHook
+from gankit.training.summary import SummaryHook
 
 
 @dataclass
@@ -45,17 +47,36 @@ class TrainState:
         return dict(self.__dict__)
 
 
-def pick_device(name: str) -> torch.device:
-    """'auto' -> cuda when available, else cpu."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise GankitError(f"config key 'device': unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise GankitError("device=cuda but no CUDA GPU is available; use device=cpu")
-    return device
+def default_hooks(cfg: TrainConfig) -> list[Hook]:
+    """The hooks every run has, in call order."""
+    hooks: list[Hook] = []
+    if cfg.growth.start_resolution > 0:
+        from gankit.training.schedules import GrowthHook
+
+        hooks.append(GrowthHook(cfg.growth, cfg.batch_size))
+    if cfg.reg.clip.value > 0:
+        hooks.append(WeightClipHook(cfg.reg.clip.value))
+    if cfg.optim.lr_decay < 1:
+        from gankit.training.lr_schedule import LrDecayHook
+
+        hooks.append(LrDecayHook())
+    if cfg.schedule.kimg > 0:
+        from gankit.training.lr_schedule import CosineScheduleHook
+
+        hooks.append(CosineScheduleHook())
+    if cfg.ema.kimg > 0:
+        hooks.append(EmaHook())
+    if cfg.augment.blur_sigma > 0:
+        from gankit.training.blur import DiscriminatorBlurHook
+
+        hooks.append(DiscriminatorBlurHook(cfg.augment.blur_sigma, cfg.augment.blur_fade_kimg))
+    hooks += [ProgressHook(cfg) if cfg.log.progress else Hook(), LogHook(cfg), SampleHook(cfg)]
+    if cfg.eval.kimg > 0:
+        from gankit.training.eval_hook import EvalHook
+
+        hooks.append(EvalHook(cfg))
+    hooks += [CheckpointHook(cfg), SummaryHook()]
+    return hooks
 
 
 def build_optimizer(params, cfg, compensation: float = 1.0) -> torch.optim.Optimizer:
@@ -121,6 +142,10 @@ class Trainer:
         if hasattr(self.G, "set_noise_generator"):  # style mixing and noise inputs draw from the saved noise stream
             self.G.set_noise_generator(self.rng.noise)
         self.loss = LOSSES.get(cfg.loss)
+        if self.loss.relativistic and cfg.reuse_fakes:
+            raise GankitError(f"loss={cfg.loss} pairs each fake with a fresh real image; it cannot reuse fakes (set reuse_fakes=false)")
+        # RpGAN pairs real i with fake i: a conditional G draws fake i with real i's label (as R3GAN does)
+        self._pair_labels = self.loss.relativistic and bool(self.G.c_dim)
         self.regularizers = build_regularizers(cfg.reg)
         self.opt_G = build_optimizer(self.G.parameters(), cfg.optim.G, lazy_compensation(self.regularizers, "G"))
         self.opt_D = build_optimizer(self.D.parameters(), cfg.optim.D, lazy_compensation(self.regularizers, "D"))
@@ -274,7 +299,7 @@ class Trainer:
             if given is not None:
                 fakes, c_fake = given[i]
             else:
-                z, c_fake = all_z[part], None if all_c is None else all_c[part]
+                z, c_fake = all_z[part], c_real if self._pair_labels else None if all_c is None else all_c[part]
                 self.G.requires_grad_(keep_graph)
                 with torch.set_grad_enabled(keep_graph), self.amp.autocast():
                     fakes = self.G_train(z, c_fake)
@@ -338,6 +363,7 @@ class Trainer:
             given, self._last_fakes = self._last_fakes, None  # still attached to G's graph from the D step
         else:
             all_z, all_c = self.draw_latents(self.batch_size)
+        all_reals, all_labels = self.feeder.next(self.batch_size) if self.loss.relativistic else (None, None)
         keep = self.cfg.reuse_fakes and self.cfg.phase_order == "g_first"
         kept = []
         n_rounds = len(given) if given is not None else self.accum
@@ -345,12 +371,18 @@ class Trainer:
         for i, part in enumerate(distributed.round_slices(self.batch_size // self.world, n_rounds)):
             with distributed.grad_sync(self.G_train, i == n_rounds - 1):
                 with self.amp.autocast():
+                    real_logits = None
                     if given is not None:
                         fakes, c = given[i]
                     else:
                         c = None if all_c is None else all_c[part]
+                        if all_reals is not None:  # relativistic: D's view of a fresh real batch, paired with the fakes
+                            c_real = one_hot(all_labels[part], self.D.c_dim, len(all_reals[part]), self.device) if self.D.c_dim else None
+                            c = c_real if self._pair_labels else c
+                            with torch.no_grad():
+                                real_logits = self.D_train(all_reals[part], c_real)  # [b]
                         fakes = self.G_train(all_z[part], c)
-                    loss = self.loss.g_loss(self.D_train(fakes, c))
+                    loss = self.loss.generator_loss(self.D_train(fakes, c), real_logits)
                     self.stats.add("loss/G", loss)
                 self.amp.backward(loss / n_rounds if n_rounds > 1 else loss, "G")
             if keep:

@@ -38,7 +38,7 @@ def test_signs_d_scores_real_high(name):
     loss.d_loss(real, fake).backward()
     assert (real.grad < 0).all() and (fake.grad > 0).all()
     fake_g = torch.tensor([0.1, 0.4], requires_grad=True)
-    loss.g_loss(fake_g).backward()
+    loss.generator_loss(fake_g, torch.tensor([0.3, 0.2])).backward()
     assert (fake_g.grad < 0).all()
 
 
@@ -50,3 +50,26 @@ def test_minimax_saturates_where_nonsaturating_does_not():
     fake.grad = None
     adv.g_nonsaturating(fake).backward()
     assert minimax_grad < 1e-4 < fake.grad.abs().item()
+
+
+def test_relativistic_pairing_against_autograd_of_its_closed_form():
+    """RpGAN: d/dD(x_i) of mean softplus(-(D(x_i) - D(G(z_i)))) = -σ(-(r_i - f_i))/N, and the mirror for G."""
+    real = torch.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    fake = torch.tensor([0.2, 0.3, -0.4], requires_grad=True)
+    loss = LOSSES.get("rpgan")
+    loss.d_loss(real, fake).backward()
+    expected = -torch.sigmoid(-(real - fake)).detach() / 3
+    assert torch.allclose(real.grad, expected) and torch.allclose(fake.grad, -expected)
+    real.grad = fake.grad = None
+    loss.generator_loss(fake, real).backward()
+    assert real.grad is None  # the reals carry no gradient into G's loss
+    assert torch.allclose(fake.grad, -torch.sigmoid(-(fake - real)).detach() / 3)
+    assert loss.d_loss(torch.zeros(2), torch.zeros(2)).item() == pytest.approx(math.log(2))
+
+
+def test_relativistic_loss_needs_the_real_logits():
+    loss = LOSSES.get("rpgan")
+    assert loss.relativistic and not LOSSES.get("nonsaturating").relativistic
+    with pytest.raises(ValueError, match="relativistic"):
+        loss.generator_loss(torch.zeros(2))
+    assert LOSSES.get("nonsaturating").generator_loss(torch.zeros(2), torch.ones(2)).item() == pytest.approx(math.log(2))

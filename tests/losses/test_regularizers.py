@@ -54,6 +54,26 @@ def test_r1_and_drift_and_build():
     assert regs["drift"](batch).item() == pytest.approx(0.001 * 4)
 
 
+def test_r2_penalises_the_gradient_on_fakes_only():
+    """R2 = gamma/2 E|grad D(G(z))|^2 on the (detached) fakes: for D(x) = sum w_j x_j^2 it is gamma/2 E 4|w x|^2."""
+
+    class QuadraticD(torch.nn.Module):
+        def forward(self, x, c=None):
+            return (torch.tensor([1.0, 3.0]) * x.square()).sum(1)
+
+    cfg = RegConfig()
+    cfg.r2.gamma = 2.0
+    regs = {r.name: r for r in build_regularizers(cfg)}
+    assert set(regs) == {"r2"}
+    reals, fakes = torch.randn(6, 2), torch.randn(6, 2, requires_grad=True)
+    batch = DBatch(QuadraticD(), reals, fakes, None, None, None, torch.Generator())
+    expected = (2 * torch.tensor([1.0, 3.0]) * fakes.detach()).square().sum(1).mean()
+    penalty = regs["r2"](batch)
+    assert penalty.item() == pytest.approx(0.5 * 2.0 * expected.item(), rel=1e-6)
+    penalty.backward()
+    assert fakes.grad is None  # taken on a detached copy: no gradient reaches G
+
+
 def test_lazy_compensation_matches_stylegan2():
     cfg = RegConfig()
     cfg.r1.gamma, cfg.r1.interval = 1.0, 16

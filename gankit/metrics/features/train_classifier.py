@@ -25,10 +25,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-import gankit
 from gankit.data import ImageDataset, load_dataset
 from gankit.errors import GankitError
 from gankit.metrics.features.fmnist_cnn import METADATA_KEY, NAME, WIDTHS, FmnistCNN, file_sha256
+from gankit.version import __version__
 
 SHIFT = 2  # maximum random translation in pixels, when shift augmentation is asked for
 
@@ -151,7 +151,7 @@ def save_classifier(model: FmnistCNN, path: str | os.PathLike, extra_metadata: O
     metadata.update(extra_metadata or {})
     metadata.update({
         "extractor": NAME, "format_version": "1", "num_classes": str(model.num_classes),
-        "in_channels": str(model.in_channels), "input_size": "28", "gankit_version": gankit.__version__,
+        "in_channels": str(model.in_channels), "input_size": "28", "gankit_version": __version__,
     })
     state = {key: value.detach().contiguous().cpu() for key, value in model.state_dict().items()}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
