@@ -1,8 +1,8 @@
 """The `gankit` command line: train, sample, info (typer). User errors print one line, exit 2."""
 from __future__ import annotations
 
+import functools
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, List, Optional
 
@@ -15,16 +15,28 @@ from gankit.errors import GankitError
 # ---- commands defined beside their subsystem: listed here with their help, imported only when run ----
 # (so `gankit --help`, `gankit info` and a usage error start no torch; tests/test_cli_startup.py checks
 # each line of help against its command's docstring)
+def _out_checked(command: Callable, suffixes: tuple[str, ...] = ()) -> Callable:
+    """`command` with its --out file checked first (a folder, an unwritable place or a wrong suffix: one line)."""
+    @functools.wraps(command)
+    def checked(**kwargs):
+        from gankit.runs.outputs import check_out_file
+
+        check_out_file(kwargs["out"], suffixes)
+        return command(**kwargs)
+
+    return checked
+
+
 def _mix() -> Callable:
     from gankit.tools import mix_command
 
-    return mix_command
+    return _out_checked(mix_command, (".png", ".jpg", ".jpeg"))
 
 
 def _interpolate() -> Callable:
     from gankit.tools import interpolate_command
 
-    return interpolate_command
+    return _out_checked(interpolate_command, (".gif",))
 
 
 def _eval() -> Callable:
@@ -36,7 +48,7 @@ def _eval() -> Callable:
 def _export() -> Callable:
     from gankit.export import export_command
 
-    return export_command
+    return _out_checked(export_command)
 
 
 def _playground() -> Callable:
@@ -102,9 +114,18 @@ app = typer.Typer(cls=_Commands, add_completion=False, no_args_is_help=True, pre
                   help="gankit: train, sample and inspect GANs from Goodfellow 2014 to StyleGAN3.")
 
 
-def _default_out(name: str) -> Path:
-    stem = Path(name).stem if name.endswith((".yaml", ".yml")) else name
-    return Path("runs") / f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
+def _print_version(value: bool) -> None:
+    if value:
+        from gankit.version import __version__
+
+        typer.echo(f"gankit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                          help="print gankit's version and exit")) -> None:
+    """gankit: train, sample and inspect GANs from Goodfellow 2014 to StyleGAN3."""
 
 
 @app.command()
@@ -121,6 +142,8 @@ def train(
     cfg = load_config(config, list(overrides or [])) if resume is None and config is not None else None
     from gankit.training import Trainer
     from gankit.runs.checkpoint import list_checkpoints
+    from gankit.runs.lock import RunLock
+    from gankit.runs.outputs import check_new_run_dir, default_run_dir
     from gankit.training.distributed import describe_processes, init_from_env, shutdown
     from gankit.training.speed import speed_notes
 
@@ -132,30 +155,37 @@ def train(
             if "=" not in config:
                 raise GankitError("with --resume give only key=value overrides (the run's own config is used)")
             overrides.insert(0, config)
-        trainer = Trainer.resume(resume, overrides)
-        say(f"resuming {resume} at step {trainer.state.step} ({trainer.state.cur_nimg / 1000:.1f} kimg)")
+        if not resume.is_dir():
+            raise GankitError(f"no run at {resume} to resume")
+        run_dir = resume
     else:
         if config is None or cfg is None:
             raise GankitError("name a preset or config to train (gankit info lists the presets)")
-        out = out or _default_out(config)
-        if list_checkpoints(out):
-            raise GankitError(f"{out} already holds a run; continue it with --resume {out} or choose another --out")
-        trainer = Trainer(cfg, out)
-        where = f" on {describe_processes(env.world, cfg.batch_size)}" if env.world > 1 else ""
-        say(f"training {config} into {out}{where}")
-    for note in speed_notes(trainer.cfg.speed.precision, trainer.cfg.speed.compile, trainer.device):
-        say(f"note: {note}")
-    trainer.train()
+        run_dir = out or default_run_dir(config)
+        check_new_run_dir(run_dir)  # before any data is loaded
+    with RunLock(run_dir if env.rank == 0 else None):  # one writer per run folder; a second process is refused
+        if resume is not None:
+            trainer = Trainer.resume(resume, overrides)
+            say(f"resuming {resume} at step {trainer.state.step} ({trainer.state.cur_nimg / 1000:.1f} kimg)")
+        else:
+            if list_checkpoints(run_dir):
+                raise GankitError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose another --out")
+            trainer = Trainer(cfg, run_dir)
+            where = f" on {describe_processes(env.world, cfg.batch_size)}" if env.world > 1 else ""
+            say(f"training {config} into {run_dir}{where}")
+        for note in speed_notes(trainer.cfg.speed.precision, trainer.cfg.speed.compile, trainer.device):
+            say(f"note: {note}")
+        trainer.train()
     shutdown()
     say(f"done: {trainer.state.step} steps, {trainer.state.cur_nimg / 1000:.1f} kimg -> {trainer.run_dir}")
 
 
 @app.command()
 def sample(
-    run: Path = typer.Argument(..., help="run folder or checkpoint folder"),
+    run: Path = typer.Argument(..., help="run folder, checkpoint folder or NVIDIA snapshot (.pkl)"),
     n: int = typer.Option(64, "-n", help="number of samples"),
-    out: Path = typer.Option(Path("samples.png"), "--out", "-o", help="PNG file to write"),
-    class_: Optional[int] = typer.Option(None, "--class", help="class label for conditional generators"),
+    out: Path = typer.Option(Path("samples.png"), "--out", "-o", help="image file to write (.png, .jpg)"),
+    class_: Optional[str] = typer.Option(None, "--class", help="class of a conditional generator: an index or a name (e.g. sneaker)"),
     seed: int = typer.Option(0, "--seed", help="latent seed (same seed, same samples)"),
     npy: bool = typer.Option(False, "--npy", help="also write the raw samples as .npy"),
     nrow: Optional[int] = typer.Option(None, "--nrow", help="images per grid row"),
@@ -167,17 +197,23 @@ def sample(
     import numpy as np
 
     from gankit.runs.load import load
+    from gankit.runs.outputs import IMAGE_SUFFIXES, check_out_file
     from gankit.viz import save_image_grid, save_scatter
 
     if n < 1:
         raise GankitError("-n must be at least 1")
+    check_out_file(out, IMAGE_SUFFIXES)
     if truncation_sweep is not None:
         from gankit.tools import truncation_sweep_command
 
         return truncation_sweep_command(run, truncation_sweep, min(n, 16), out, seed)
     G = load(run)
-    if class_ is not None and not G.c_dim:
-        raise GankitError("--class needs a conditional generator; this one has no labels")
+    if class_ is not None:
+        from gankit.runs.classes import class_index
+
+        if not G.c_dim:
+            raise GankitError("--class needs a conditional generator; this one has no labels")
+        class_ = class_index(run, class_, G.c_dim)
     if truncation is not None:
         from gankit.tools import truncated_samples
 
@@ -185,7 +221,14 @@ def sample(
     else:
         images = G.sample(n, c=class_, seed=seed)
     if G.is_vector:
-        save_scatter(images, out, title=f"{n} samples")
+        from gankit.data import load_dataset
+
+        try:
+            toy = load_dataset(G.config.data)  # its modes are drawn beside the samples
+        except GankitError:
+            toy = None  # the run's mixture file has moved: the samples alone
+        title = f"{n} samples of {G.config.model}" + (f" on {toy.name}" if toy is not None else "")
+        save_scatter(images, out, title=title, modes=None if toy is None else toy.means)
     else:
         save_image_grid(images, out, nrow=nrow, scale=max(1, 64 // images.shape[-1]))
     if npy:
@@ -211,9 +254,23 @@ def info(
     typer.echo("losses:")
     for name, summary in sorted(catalog.LOSS_SUMMARIES.items()):
         typer.echo(f"  {name:14s} {summary}")
-    typer.echo("datasets: " + ", ".join(catalog.DATASET_NAMES) + " (or a path: idx folder, CIFAR-10 folder, image folder)")
+    typer.echo("datasets: " + ", ".join(catalog.DATASET_NAMES) + " (or a path: idx folder, CIFAR-10 folder, image folder, .zip of images)")
     typer.echo("presets:  " + ", ".join(preset_names()))
     typer.echo("see one:  gankit info --config PRESET")
+
+
+@app.command("import")
+def import_(
+    snapshot: Path = typer.Argument(..., help="NVIDIA StyleGAN2-ADA / StyleGAN3 snapshot (.pkl)"),
+    out: Path = typer.Option(..., "--out", "-o", help="run folder to write"),
+) -> None:
+    """Convert an NVIDIA snapshot into a gankit run folder, executing nothing from the pickle."""
+    from gankit.runs.nvidia_import import import_snapshot
+
+    checkpoint, notes = import_snapshot(snapshot, out)
+    for note in notes:
+        typer.echo(f"note: {note}")
+    typer.echo(f"wrote {checkpoint} (gankit sample {out}; fine-tune: gankit train {out / 'config.yaml'} init={out} data=...)")
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
 """The command line: train / sample / info smoke runs and every bad-input case (exit 2, one line)."""
+import os
 import subprocess
 import sys
 
@@ -48,12 +49,16 @@ def test_info(monkeypatch, capsys):
     assert code == 0 and "seed-wgan" in out and "wasserstein" in out and "fashion-mnist" in out
     code, out, _ = run(monkeypatch, capsys, "info", "--config", "seed-gan", "steps=3")
     assert code == 0 and "steps: 3" in out and "bn_eps: 0.8" in out and "# stop after N generator steps" in out
+    assert "§2.1 networks, §2.3 loop" in out and "\\xA7" not in out  # not YAML's escape of §
+    assert "\n  z_dim: 100  # latent size\n" in out  # G's options one per line, with their help
+    assert "\n  norm_first: false  # the seed's first block has no BatchNorm\n" in out
+    assert "\n  pack: 1  # PacGAN (Lin et al. 2018)" in out  # D's, base-class options included
 
 
 @pytest.mark.parametrize("args,message", [
     (["train", "nope"], "unknown preset or config 'nope'"),
     (["train", "dcgan", "wat=1"], "unknown config key 'wat'"),
-    (["train", "dcgan", "data=/no/such/dir", "steps=1"], "unknown dataset '/no/such/dir'"),
+    (["train", "dcgan", "data=/no/such/dir", "steps=1"], "data path '/no/such/dir' does not exist"),
     (["train", "dcgan", "data=digits"], None),  # placeholder replaced below
     (["sample", "/no/such/run"], "no run or checkpoint"),
     (["train", "dcgan", "steps=1", "data=digits", "resolution=30"], "resolution of 4"),
@@ -71,3 +76,103 @@ def test_bad_input_exits_2_with_one_line(monkeypatch, capsys, tmp_path, args, me
 def test_python_dash_m_and_exit_code():
     result = subprocess.run([sys.executable, "-m", "gankit", "train", "nope"], capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.startswith("error: unknown preset") and "Traceback" not in result.stderr
+
+
+def _pets(root, per_class=6):
+    rng = np.random.default_rng(0)
+    for name in ("cats", "dogs"):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(root / name / f"{i}.png")
+    (root / "dogs" / "notes.txt").write_text("not an image")
+    return root
+
+
+def test_a_folder_run_explains_its_data(monkeypatch, capsys, tmp_path):
+    _pets(tmp_path / "pets")
+    monkeypatch.chdir(tmp_path)
+    tiny = [a for a in TINY_DCGAN if not a.startswith(("data=", "batch_size="))]
+    code, out, err = run(monkeypatch, capsys, "train", "cdcgan", "data=pets", *tiny, "batch_size=32", "steps=1",
+                         "--out", "small")
+    assert code == 2 and "batch_size 32 is larger than the 12 images of pets" in err and "training" not in out
+    assert not (tmp_path / "small").exists()
+    code, out, err = run(monkeypatch, capsys, "train", "cdcgan", "data=pets", *tiny, "batch_size=4", "steps=2",
+                         "--out", "run")
+    assert code == 0, err
+    assert "gankit: data pets: 12 images, 8x8 grey, 2 classes (cats, dogs)" in err and "1 not an image (.txt)" in err
+    run_dir = tmp_path / "run"
+    summary = (run_dir / "summary.md").read_text()
+    assert "# gankit run: dcgan on pets" in summary and "- data: pets: 12 images" in summary
+    assert "samples of dcgan trained on pets" in summary and "this run trained on pets" in summary
+    assert (run_dir / "classes.json").exists()
+    code, _, err = run(monkeypatch, capsys, "sample", run_dir, "-n", 4, "--class", "Dogs", "--out", tmp_path / "d.png")
+    assert code == 0, err
+    code, _, err = run(monkeypatch, capsys, "sample", run_dir, "-n", 4, "--class", "horse", "--out", tmp_path / "h.png")
+    assert code == 2 and "classes: cats, dogs" in err
+    monkeypatch.chdir(tmp_path / "pets")  # the stored data path is absolute: resume works from anywhere
+    code, out, err = run(monkeypatch, capsys, "train", "--resume", run_dir, "steps=3")
+    assert code == 0 and "done: 3 steps" in out, err
+
+
+def test_toy_sample_plot_draws_the_real_modes(monkeypatch, capsys, tmp_path):
+    import gankit.viz
+
+    seen = {}
+    monkeypatch.setattr(gankit.viz, "save_scatter", lambda points, out, **kw: seen.update(kw))
+    code, _, err = run(monkeypatch, capsys, "train", "toy-gan", "steps=1", "batch_size=16", "log.progress=false",
+                       "log.sample_n=16", "--out", tmp_path / "toy")
+    assert code == 0, err
+    code, _, err = run(monkeypatch, capsys, "sample", tmp_path / "toy", "-n", 10, "--out", tmp_path / "t.png")
+    assert code == 0, err
+    assert seen["modes"].shape == (8, 2) and "on ring" in seen["title"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "dcgan", "steps=1", "data=/no/such/dir", "--out", "{file}"], "is a file; give a folder"),
+    (["train", "dcgan", "steps=1", "data=/no/such/dir", "--out", "{user}"], "holds other files (notes.txt) but no run"),
+    (["train", "dcgan", "steps=1", "data=/no/such/dir", "--out", "{file}/run"], "is a file, not a folder"),
+    (["sample", "/no/such/run", "--out", "{dir}"], "is a folder; give a file name ending in .png"),
+    (["sample", "/no/such/run", "--out", "{dir}/x.bmp"], "write .png, .jpg, .jpeg"),
+    (["sample", "/no/such/run", "--out", "{file}/x.png"], "is a file, not a folder"),
+    (["export", "/no/such/run", "--out", "{dir}"], "is a folder; give a file name"),
+    (["mix", "/no/such/run", "--out", "{dir}"], "is a folder"),
+    (["interpolate", "/no/such/run", "--out", "{dir}/walk.png"], "write .gif"),
+    (["lab", "divergences", "--quick", "--out", "{file}"], "is a file; give a folder"),
+    (["evaluator", "train", "--data", "/no/such/data", "--out", "{dir}"], "is a folder; give a file name"),
+    (["eval", "/no/such/run", "--json", "{dir}"], "is a folder; give a file name ending in .json"),
+    (["playground", "--runs-dir", "{file}"], "is a file; give a folder"),
+])
+def test_bad_out_is_one_line_before_anything_is_loaded(monkeypatch, capsys, tmp_path, args, message):
+    """Each command refuses a bad --out first: the missing run/data behind it is never reached."""
+    (tmp_path / "afile").write_text("mine")
+    (tmp_path / "user").mkdir()
+    (tmp_path / "user" / "notes.txt").write_text("mine")
+    places = {"file": tmp_path / "afile", "dir": tmp_path, "user": tmp_path / "user"}
+    args = [a.format(**places) for a in args]
+    code, out, err = run(monkeypatch, capsys, *args)
+    assert code == 2 and err.startswith(("error: --out ", "error: --json ", "error: --runs-dir ")) and message in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert (tmp_path / "afile").read_text() == "mine" and os.listdir(tmp_path / "user") == ["notes.txt"]  # nothing lost
+
+
+def test_sample_writes_jpeg_for_jpg_and_files_respect_the_umask(monkeypatch, capsys, tmp_path):
+    old = os.umask(0o027)
+    try:
+        code, _, err = run(monkeypatch, capsys, "train", "dcgan", *TINY_DCGAN, "steps=1", "--out", tmp_path / "run")
+        assert code == 0, err
+        code, _, err = run(monkeypatch, capsys, "sample", tmp_path / "run", "-n", 4, "--out", tmp_path / "s.jpg")
+        assert code == 0, err
+    finally:
+        os.umask(old)
+    assert Image.open(tmp_path / "s.jpg").format == "JPEG"
+    checkpoint = next((tmp_path / "run" / "checkpoints").glob("0*"))
+    for path in [tmp_path / "s.jpg", tmp_path / "run" / "loss.png", checkpoint / "model.safetensors",
+                 next((tmp_path / "run" / "samples").glob("*.png")), tmp_path / "run" / "log.jsonl"]:
+        assert path.stat().st_mode & 0o777 == 0o640, path  # 0666 less the umask, as a plain open() gives
+
+
+def test_version(monkeypatch, capsys):
+    import gankit
+
+    code, out, _ = run(monkeypatch, capsys, "--version")
+    assert code == 0 and out == f"gankit {gankit.__version__}\n"

@@ -35,7 +35,9 @@ def resolve_protocol(quick: bool, protocol: str) -> str:
 def run_labs(names: list[str], out: Path, protocol: str, progress: bool = True) -> Path:
     """Run the named labs into `out` and write the report files; returns report.md's path."""
     from gankit.lab.report import write_report
+    from gankit.runs.outputs import check_out_dir
 
+    check_out_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     sections = []
     for name in names:

@@ -56,12 +56,15 @@ def key_hash(key: dict) -> str:
 
 
 def _atomic_write(path: Path, write: Callable[[object], None]) -> None:
-    """Write through a temporary file in the same folder, then rename into place."""
+    """Write through a temporary file in the same folder, then rename into place (umask respected)."""
+    from gankit.viz.images import file_mode
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+        os.chmod(tmp, file_mode())  # mkstemp makes it owner-only; metrics.png is shared like the run's other files
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)

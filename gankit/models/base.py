@@ -46,6 +46,7 @@ class DOptions(DataOptions):
     """Options every discriminator takes: its data's shape and PacGAN packing."""
 
     pack: int = 1  # PacGAN (Lin et al. 2018): D scores m samples concatenated, one logit per pack
+    freeze_layers: int = 0  # Freeze-D (Mo et al. 2020): D's first N layers (blocks for StyleGAN) are not trained
 
 
 @dataclass
@@ -74,6 +75,13 @@ class Generator(nn.Module):
     @property
     def is_vector(self) -> bool:
         return self.data_dim > 0
+
+    def __call__(self, z: torch.Tensor, c: torch.Tensor | None = None, *args, **kwargs) -> torch.Tensor:
+        """G(z, c): a conditional G called without labels is one clear error (not a shape error deep inside)."""
+        if c is None and getattr(self, "c_dim", 0):
+            raise GankitError(f"this generator is conditional (c_dim={self.c_dim}): pass labels c, one-hot [N, {self.c_dim}] "
+                              "(or use G.sample(n, c=class_index))")
+        return super().__call__(z, c, *args, **kwargs)
 
     def latents(self, n: int, seed: int | None = None, c: torch.Tensor | int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """A reproducible z [n, z_dim] and labels [n] (cycling 0..c_dim-1 when `c` is None)."""
@@ -111,6 +119,34 @@ class Discriminator(nn.Module):
     img_channels: int
     data_dim: int = 0
 
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """D's layers from the input side, each as its parameters (Freeze-D freezes the first N). Here:
+        every module with weights of its own in registration order, normalization layers joining the layer before."""
+        groups: list[list[nn.Parameter]] = []
+        for name, module in self.named_modules():
+            if "parametrizations" in name.split("."):
+                continue  # a parametrized weight (spectral norm) belongs to its layer, below
+            own = list(module.parameters(recurse=False))
+            if hasattr(module, "parametrizations"):
+                own += list(module.parametrizations.parameters())
+            if not own:
+                continue
+            if groups and isinstance(module, (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)):
+                groups[-1] += own
+            else:
+                groups.append(own)
+        return groups
+
+
+def frozen_parameters(D: Discriminator, n: int) -> list[nn.Parameter]:
+    """The parameters of D's first `n` layers (Freeze-D); a GankitError when D has fewer."""
+    if n <= 0:
+        return []
+    groups = D.layer_groups()
+    if n > len(groups):
+        raise GankitError(f"D.freeze_layers={n}, but this D has {len(groups)} layers; use 0..{len(groups) - 1}")
+    return [p for group in groups[:n] for p in group]
+
 
 class PackedDiscriminator(Discriminator):
     """PacGAN packing for any D: [N, ...] -> [N/m, m*C, ...] (m consecutive samples side by side
@@ -126,6 +162,9 @@ class PackedDiscriminator(Discriminator):
             raise GankitError(f"D.pack={self.pack}: the batch ({x.shape[0]}) must be a multiple of the pack size")
         packed = x.reshape(x.shape[0] // self.pack, self.pack * x.shape[1], *x.shape[2:])  # [N/m, m*C, ...]
         return self.inner(packed)  # [N/m]
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        return self.inner.layer_groups()
 
 
 @dataclass(frozen=True)

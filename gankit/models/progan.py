@@ -208,6 +208,11 @@ class ProGANDiscriminator(Discriminator, GrowingNetwork):
         self.head = DHead(nf[1], nf[0], opts.c_dim, opts.mbstd_group_size)
         self.init_lod()
 
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """Blocks from the highest resolution, each with its fromRGB, then the 4×4 head (Freeze-D)."""
+        groups = [[*self.from_rgb[i].parameters(), *self.blocks[i - 1].parameters()] for i in range(self.levels - 1, 0, -1)]
+        return groups + [[*self.from_rgb[0].parameters(), *self.head.parameters()]]
+
     def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:  # [N, C, R, R] -> [N]
         lod, top = self.stage()
         img = downsample(x, 2 ** (self.levels - 1 - top))  # the current stage's resolution

@@ -36,6 +36,7 @@ from torch.nn import functional as F
 
 from gankit.errors import GankitError
 from gankit.models.base import Discriminator, DOptions, Generator, GOptions, ModelFamily, copy_shape, image_output
+from gankit.nn.draws import Source, per_sample, shared_generator
 from gankit.nn.layers import EqualizedConv2d, EqualizedLinear, MinibatchStdDev
 from gankit.nn.modulated import blur2d, downsample2d, layer_noise, make_filter, upfirdn2d
 from gankit.registry import MODELS
@@ -102,12 +103,13 @@ class StyleGenerator(Generator):
         super().__init__()
         copy_shape(self, opts)
         self.w_dim, self.mixing_prob = opts.w_dim, opts.mixing_prob
-        self.noise_generator: torch.Generator | None = None  # see set_noise_generator
+        self.noise_generator: Source = None  # see set_noise_generator
         # Path-length mean `a` of StyleGAN2's regularizer: a buffer, so checkpoints carry it.
         self.register_buffer("pl_mean", torch.zeros([]))
 
-    def set_noise_generator(self, generator: torch.Generator | None) -> None:
-        """Draw mixing decisions, second latents and noise inputs from `generator` (the trainer's `noise` stream)."""
+    def set_noise_generator(self, generator: Source) -> None:
+        """Draw mixing decisions, second latents and noise inputs from `generator` (the trainer's SampleDraws
+        on its `noise` stream, which keys per-sample draws by global index)."""
         self.noise_generator = generator
         self.synthesis.generator = generator
 
@@ -122,12 +124,13 @@ class StyleGenerator(Generator):
     def training_styles(self, z: Tensor, c: Tensor | None = None) -> Tensor:
         """ws for a training step: w̄ updated, and with probability `mixing_prob` a second z's ws from a crossover on."""
         ws = self.mapping(z, c, update_w_avg=True)  # [N, num_ws, w_dim]
-        gen = self.noise_generator
         if self.mixing_prob <= 0 or self.num_ws < 2:
             return ws
+        gen = shared_generator(self.noise_generator)  # one decision and crossover for the whole global batch
         mix = torch.rand([], generator=gen).item() < self.mixing_prob
         cutoff = int(torch.randint(1, self.num_ws, [], generator=gen))
-        z2 = torch.randn(z.shape, generator=gen).to(z.device, z.dtype)
+        z2 = per_sample(self.noise_generator, z.shape[0], lambda lead, g: torch.randn(*lead, *z.shape[1:], generator=g))
+        z2 = z2.to(z.device, z.dtype)  # [N, z_dim], keyed by global sample index
         if not mix:
             return ws
         ws2 = self.mapping(z2, c, update_w_avg=False)
@@ -180,7 +183,7 @@ class StyleEpilogue(nn.Module):
         self.style = EqualizedLinear(w_dim, 2 * channels)  # gain 1, bias 0
         self.register_buffer("noise_const", torch.randn(resolution, resolution))
 
-    def forward(self, x: Tensor, w: Tensor, noise_mode: str, generator: torch.Generator | None) -> Tensor:
+    def forward(self, x: Tensor, w: Tensor, noise_mode: str, generator: Source) -> Tensor:
         if noise_mode != "none":
             x = x + layer_noise(x, self.noise_const, noise_mode, generator) * self.noise_weight[None, :, None, None]
         x = F.leaky_relu(x + self.bias[None, :, None, None], 0.2)
@@ -213,7 +216,7 @@ class StyleSynthesis(nn.Module):
             self.epilogues.append(StyleEpilogue(ch(r), opts.w_dim, r))
         self.to_rgb = EqualizedConv2d(ch(opts.img_resolution), opts.img_channels, 1)
         self.register_buffer("blur_filter", make_filter([1, 2, 1]), persistent=False)
-        self.generator: torch.Generator | None = None
+        self.generator: Source = None
 
     def forward(self, ws: Tensor, noise_mode: str = "random") -> Tensor:
         gen = self.generator
@@ -240,19 +243,29 @@ class StyleGANGenerator(StyleGenerator):
 # ---- discriminators --------------------------------------------------------------------------
 
 class ProjectionHead(nn.Module):
-    """Final dense layer; with labels, a projection (Miyato & Koyama 2018): <out(h), embed(c)> / √cmap_dim."""
+    """Final dense layer; with labels, a projection (Miyato & Koyama 2018): <out(h), embed(c)> / √cmap_dim.
 
-    def __init__(self, in_features: int, c_dim: int, cmap_dim: int | None = None) -> None:
+    `c_mapping_layers` > 0 embeds the labels as NVIDIA's StyleGAN2-ADA/StyleGAN3 D does: a mapping
+    network (normalised linear embedding, then that many lrelu layers with lr multiplier 0.01).
+    """
+
+    def __init__(self, in_features: int, c_dim: int, cmap_dim: int | None = None, c_mapping_layers: int = 0) -> None:
         super().__init__()
         self.cmap_dim = (cmap_dim or in_features) if c_dim else 1
         self.out = EqualizedLinear(in_features, self.cmap_dim)
-        self.embed = EqualizedLinear(c_dim, self.cmap_dim) if c_dim else None
+        self.embed = EqualizedLinear(c_dim, self.cmap_dim) if c_dim and not c_mapping_layers else None
+        self.mapping = (MappingNetwork(0, c_dim, self.cmap_dim, 1, c_mapping_layers)
+                        if c_dim and c_mapping_layers else None)
 
     def forward(self, h: Tensor, c: Tensor | None = None) -> Tensor:  # [N, F] -> [N]
         out = self.out(h)
-        if self.embed is None:
+        if self.mapping is not None:
+            cmap = self.mapping(h.new_zeros(h.shape[0], 0), c)[:, 0]  # [N, cmap_dim]
+        elif self.embed is not None:
+            cmap = self.embed(c.to(h.dtype))
+        else:
             return out[:, 0]
-        return (out * self.embed(c.to(h.dtype))).sum(dim=1) / math.sqrt(self.cmap_dim)
+        return (out * cmap).sum(dim=1) / math.sqrt(self.cmap_dim)
 
 
 class DownConv2d(EqualizedConv2d):
@@ -282,7 +295,8 @@ def _clamp(x: Tensor, value: float | None) -> Tensor:
 
 
 class ResidualBlock(nn.Module):
-    """StyleGAN2 D block: y = skip₁ₓ₁(down₂ x)·√½; x = conv3×3 -> conv3×3 down₂ (·√½); out = y + x."""
+    """StyleGAN2 D block: y = skip₁ₓ₁(down₂ x)·√½; x = conv3×3 -> conv3×3 down₂ (·√½); out = y + x.
+    As in NVIDIA's Conv2dLayer, a layer's gain scales its clamp too: the second conv clamps at ±conv_clamp·√½."""
 
     def __init__(self, in_channels: int, out_channels: int, conv_clamp: float | None = None) -> None:
         super().__init__()
@@ -294,7 +308,8 @@ class ResidualBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:  # [N, I, H, W] -> [N, O, H/2, W/2]
         y = self.skip(x)
         x = _clamp(self.conv0(x), self.conv_clamp)
-        x = _clamp(self.conv1(x) * SQRT_HALF, self.conv_clamp)
+        # The clamp scales with the residual gain, as in NVIDIA's code (bias_act clamps at clamp·gain).
+        x = _clamp(self.conv1(x) * SQRT_HALF, self.conv_clamp * SQRT_HALF if self.conv_clamp is not None else None)
         return y + x
 
 
@@ -302,13 +317,13 @@ class DEpilogue(nn.Module):
     """The 4×4 head of ProGAN/StyleGAN D: mbstd -> conv3×3 -> dense (16C -> C) -> dense (C -> 1) or projection."""
 
     def __init__(self, channels: int, c_dim: int, mbstd_group_size: int, mbstd_num_channels: int,
-                 conv_clamp: float | None = None) -> None:
+                 conv_clamp: float | None = None, c_mapping_layers: int = 0) -> None:
         super().__init__()
         self.conv_clamp = conv_clamp
         self.mbstd = MinibatchStdDev(mbstd_group_size, mbstd_num_channels) if mbstd_num_channels else None
         self.conv = EqualizedConv2d(channels + mbstd_num_channels, channels, 3, activation="lrelu")
         self.fc = EqualizedLinear(channels * 16, channels, activation="lrelu")
-        self.head = ProjectionHead(channels, c_dim)
+        self.head = ProjectionHead(channels, c_dim, c_mapping_layers=c_mapping_layers)
 
     def forward(self, x: Tensor, c: Tensor | None) -> Tensor:  # [N, C, 4, 4] -> [N]
         if self.mbstd is not None:
@@ -322,7 +337,7 @@ class ResidualDiscriminator(Discriminator):
 
     def __init__(self, img_resolution: int, img_channels: int, c_dim: int = 0, channel_base: int = 32768,
                  channel_max: int = 512, mbstd_group_size: int = 4, mbstd_num_channels: int = 1,
-                 conv_clamp: float | None = None) -> None:
+                 conv_clamp: float | None = None, c_mapping_layers: int = 0) -> None:
         super().__init__()
         self.img_resolution, self.img_channels, self.c_dim = img_resolution, img_channels, c_dim
         log2 = check_resolution(img_resolution)
@@ -330,7 +345,13 @@ class ResidualDiscriminator(Discriminator):
         self.conv_clamp = conv_clamp
         self.from_rgb = EqualizedConv2d(img_channels, ch(img_resolution), 1, activation="lrelu")
         self.blocks = nn.ModuleList(ResidualBlock(ch(2 ** r), ch(2 ** (r - 1)), conv_clamp) for r in range(log2, 2, -1))
-        self.epilogue = DEpilogue(ch(4), c_dim, mbstd_group_size, mbstd_num_channels, conv_clamp)
+        self.epilogue = DEpilogue(ch(4), c_dim, mbstd_group_size, mbstd_num_channels, conv_clamp, c_mapping_layers)
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """Blocks from the highest resolution (fromRGB with the first), then the epilogue (Freeze-D)."""
+        groups = [list(block.parameters()) for block in self.blocks] + [list(self.epilogue.parameters())]
+        groups[0] = list(self.from_rgb.parameters()) + groups[0]
+        return groups
 
     def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:  # [N, C, R, R] -> [N]
         x = _clamp(self.from_rgb(x), self.conv_clamp)
@@ -354,6 +375,12 @@ class StyleGANDiscriminator(Discriminator):
                                     for r in range(log2, 2, -1))
         self.register_buffer("blur_filter", make_filter([1, 2, 1]), persistent=False)
         self.epilogue = DEpilogue(ch(4), opts.c_dim, opts.mbstd_group_size, opts.mbstd_num_channels, opts.conv_clamp)
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """Blocks from the highest resolution (fromRGB with the first), then the epilogue (Freeze-D)."""
+        groups = [[*a.parameters(), *b.parameters()] for a, b in zip(self.convs0, self.convs1)] + [list(self.epilogue.parameters())]
+        groups[0] = list(self.from_rgb.parameters()) + groups[0]
+        return groups
 
     def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:  # [N, C, R, R] -> [N]
         x = _clamp(self.from_rgb(x), self.conv_clamp)

@@ -8,6 +8,21 @@ import typer
 from gankit.errors import GankitError
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Bind `host:port` once, as the server will (a busy port is one line, not uvicorn's log and exit 1)."""
+    import errno
+    import socket
+
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: a closed server's port is free
+            probe.bind((host, port))
+    except OSError as err:
+        reason = "the port is in use (another playground?)" if err.errno == errno.EADDRINUSE else (err.strerror or str(err))
+        raise GankitError(f"cannot listen on {host}:{port}: {reason}; try another --port, e.g. --port {port + 1 if port < 65535 else 8765}") from None
+
+
 def playground(
     port: int = typer.Option(8765, "--port", help="TCP port"),
     host: str = typer.Option("127.0.0.1", "--host", help="interface to bind (loopback by default; 0.0.0.0 exposes it to the network)"),
@@ -25,6 +40,10 @@ def playground(
         raise GankitError(f"--port must be in 1..65535, got {port}")
     if max_jobs < 1:
         raise GankitError("--max-jobs must be at least 1")
+    from gankit.runs.outputs import check_out_dir
+
+    check_out_dir(runs_dir, "--runs-dir")
+    check_port_free(host, port)
     app = create_app(ServerOptions(runs_dir=runs_dir, max_jobs=max_jobs))
     typer.echo(f"gankit playground: open http://{'localhost' if host in ('127.0.0.1', 'localhost') else host}:{port}/  (Ctrl-C stops)")
     if host not in ("127.0.0.1", "localhost", "::1"):

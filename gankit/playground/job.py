@@ -252,8 +252,13 @@ class PlaygroundJob:
 
     # ---- runs on disk ---------------------------------------------------------------------
     def save(self, runs_dir: Path, name: str | None = None) -> Path:
-        """Write the job as a normal run folder (config, checkpoint, log) that sample/eval accept."""
-        import json
+        """Write the job as a normal run folder (config, checkpoint, log, samples, loss.png, summary.md) that
+        sample/eval accept; a failure (a diverged job) leaves no folder behind."""
+        import shutil
+
+        from gankit.runs import records
+        from gankit.training.hooks import SampleHook
+        from gankit.training.summary import SummaryHook
 
         if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
             raise GankitError("a run name uses letters, digits, '.', '_' and '-' (at most 64), starting with a letter or digit")
@@ -264,17 +269,25 @@ class PlaygroundJob:
             if run_dir.exists():
                 raise GankitError(f"run {name!r} already exists in {runs_dir}; choose another name")
             run_dir.mkdir(parents=True)
-            if self.settings.target == "drawn":  # the drawn target travels with the run as a mixture file
-                save_mixture(t.data, run_dir / "target.json")
-                t.cfg.data = str((run_dir / "target.json").resolve())
-            (run_dir / "config.yaml").write_text(to_yaml(t.cfg))
-            history = self.recorder.history
-            with open(run_dir / "log.jsonl", "w") as f:
-                for i, step in enumerate(history["step"]):
-                    f.write(json.dumps({"step": step, "loss/D": history["loss/D"][i], "loss/G": history["loss/G"][i]}) + "\n")
             t.run_dir = run_dir
             try:
-                t.save_checkpoint()
+                if self.settings.target == "drawn":  # the drawn target travels with the run as a mixture file
+                    save_mixture(t.data, run_dir / "target.json")
+                    t.cfg.data = str((run_dir / "target.json").resolve())
+                (run_dir / "config.yaml").write_text(to_yaml(t.cfg))
+                t.save_checkpoint()  # refuses a diverged job before anything else is drawn
+                history = self.recorder.history
+                with open(run_dir / "log.jsonl", "w") as f:
+                    for i, step in enumerate(history["step"]):
+                        f.write(records.dumps({"step": step, "kimg": round(step * t.batch_size * t.cfg.n_critic / 1000, 4),
+                                               "loss/D": history["loss/D"][i], "loss/G": history["loss/G"][i]}) + "\n")
+                if not history["step"]:
+                    (run_dir / "log.jsonl").unlink()  # step 0: no losses to plot
+                SampleHook(t.cfg).write(t)  # samples/<step>.png (scatter beside the target) and .npy
+                SummaryHook().on_end(t)  # loss.png and summary.md
+            except BaseException:
+                shutil.rmtree(run_dir, ignore_errors=True)
+                raise
             finally:
                 t.run_dir = None
             return run_dir

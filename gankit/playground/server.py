@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.responses import FileResponse, JSONResponse
@@ -22,6 +24,31 @@ from gankit.errors import GankitError
 from gankit.playground.job import RECIPE_DEFAULTS, RECIPES, TARGETS, VIEW_BOXES, PlaygroundJob, Settings
 
 STATIC = Path(__file__).parent / "static"
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
+CLOSE_FORBIDDEN_ORIGIN = 1008  # WebSocket close code "policy violation"
+log = logging.getLogger("gankit.playground")
+
+
+def _host_port(netloc: str, default_port: int) -> tuple[str, int]:
+    parts = urlsplit(f"//{netloc}")
+    return (parts.hostname or "").lower(), parts.port or default_port
+
+
+def origin_allowed(origin: str | None, host: str | None) -> bool:
+    """A WebSocket may connect from the page's own origin (the Host it was served from, or a loopback name for
+    the same port) or from no browser at all (no Origin header); any other site's page is refused, so a web
+    page open in the user's browser cannot drive the playground (cross-site WebSocket hijacking)."""
+    if origin is None:
+        return True
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False
+    default = 443 if parts.scheme == "https" else 80
+    origin_host, origin_port = _host_port(parts.netloc, default)
+    served_host, served_port = _host_port(host or "", default)
+    if (origin_host, origin_port) == (served_host, served_port):
+        return True
+    return origin_host in LOOPBACK and served_host in LOOPBACK and origin_port == served_port
 
 
 @dataclass
@@ -53,6 +80,11 @@ def create_app(options: ServerOptions | None = None) -> Starlette:
         return JSONResponse({"runs": runs})
 
     async def session(ws: WebSocket) -> None:
+        origin = ws.headers.get("origin")
+        if not origin_allowed(origin, ws.headers.get("host")):
+            log.warning("refused a WebSocket from origin %s (only this page's own origin may connect)", origin)
+            await ws.close(code=CLOSE_FORBIDDEN_ORIGIN)
+            return
         await ws.accept()
         if len(jobs) >= options.max_jobs:
             await ws.send_json({"type": "error", "message": f"the server runs {options.max_jobs} jobs already; "

@@ -2,9 +2,12 @@
 
 Layout (GUIDE §4): `checkpoints/<step:08d>/` holding `model.safetensors` (prefixes `G.`, `D.`,
 `G_ema.`, buffers included), `state.pt` (optimizers, counters, RNG tensors), `config.yaml` and
-`manifest.json` (format version, gankit version, sha256 of each file). A checkpoint is written
-in a temporary folder and renamed into place; `checkpoints/latest` names the newest complete
-one; a corrupt checkpoint is reported by file and skipped in favour of the previous good one.
+`manifest.json` (format version, gankit version, sha256 of each file, the step and image count it
+holds). A checkpoint is written in a temporary folder, renamed into place and the folder fsynced;
+`checkpoints/latest` names the newest complete one; a corrupt checkpoint, or one whose tensors are
+not finite (NaN/Inf: a diverged run), is reported in one line and skipped in favour of the previous
+good one. Checkpoints are ordered by the images and steps they hold, not by name, and pruning never
+deletes the one just written.
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import hashlib
 import json
 import os
 import shutil
-import warnings
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from gankit.errors import GankitError
 
 FORMAT_VERSION = 1
 FILES = ("model.safetensors", "state.pt", "config.yaml")
+DIVERGED_AT = 1e12  # a weight (or loss) this large in magnitude, or NaN/Inf, means a run has diverged
 
 
 @dataclass
@@ -50,10 +54,20 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _fsync_dir(path: Path) -> None:
+    """Make the folder's entries (a rename into it) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(text)
     os.replace(tmp, path)
+    _fsync_dir(path.parent)
 
 
 def model_tensors(models: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
@@ -63,6 +77,21 @@ def model_tensors(models: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
         for key, value in model.state_dict().items():
             out[f"{prefix}.{key}"] = value.detach().cpu().contiguous().clone()
     return out
+
+
+def first_bad_tensor(tensors: dict[str, torch.Tensor], limit: float = float("inf")) -> str | None:
+    """The name of the first floating tensor holding NaN/Inf or a value of magnitude >= `limit` (None: all fine).
+
+    One host sync for all of them (per-tensor maxima are stacked on the tensors' device first).
+    """
+    floats = [(k, v) for k, v in tensors.items() if v.is_floating_point() and v.numel()]
+    if not floats:
+        return None
+    peaks = torch.stack([v.detach().abs().amax().float().to(floats[0][1].device) for _, v in floats])  # [T]
+    bad = ~(peaks < limit)  # NaN compares False: caught here too
+    if not bool(bad.any()):
+        return None
+    return floats[int(bad.nonzero()[0, 0])][0]
 
 
 def load_model(model: nn.Module, tensors: dict[str, torch.Tensor], prefix: str, source: Path) -> None:
@@ -84,6 +113,7 @@ def load_model(model: nn.Module, tensors: dict[str, torch.Tensor], prefix: str, 
 def save_checkpoint(run_dir: Path, name: str, models: dict[str, nn.Module], state: dict, config_yaml: str, keep: int = 3) -> Path:
     """Write checkpoints/<name>/ atomically, point `latest` at it and keep the newest `keep`."""
     from gankit.version import __version__
+    from gankit.viz.images import file_mode
 
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
@@ -91,14 +121,18 @@ def save_checkpoint(run_dir: Path, name: str, models: dict[str, nn.Module], stat
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     save_file(model_tensors(models), str(tmp / "model.safetensors"))
+    os.chmod(tmp / "model.safetensors", file_mode())  # safetensors makes it owner-only; the umask decides, as for the rest
     torch.save(state, tmp / "state.pt")
     (tmp / "config.yaml").write_text(config_yaml)
+    counters = state.get("counters", {})
     manifest = {"format_version": FORMAT_VERSION, "gankit_version": __version__,
-                "sha256": {f: _sha256(tmp / f) for f in FILES}}
+                "sha256": {f: _sha256(tmp / f) for f in FILES},
+                "progress": {"cur_nimg": int(counters.get("cur_nimg", 0)), "step": int(counters.get("step", 0))}}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
     for f in tmp.iterdir():
         with open(f, "rb") as fh:
             os.fsync(fh.fileno())
+    _fsync_dir(tmp)
     final = root / name
     if final.exists():
         old = root / f".old-{name}-{os.getpid()}"
@@ -107,18 +141,36 @@ def save_checkpoint(run_dir: Path, name: str, models: dict[str, nn.Module], stat
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, final)
+    _fsync_dir(root)
     _write_text_atomic(root / "latest", name + "\n")
-    for stale in list_checkpoints(run_dir)[:-keep]:
+    others = [p for p in list_checkpoints(run_dir) if p != final]  # oldest first, by what they hold
+    for stale in others[:max(len(others) - (keep - 1), 0)]:
         shutil.rmtree(stale, ignore_errors=True)
     return final
 
 
+def checkpoint_progress(path: Path) -> tuple[int, int]:
+    """(images shown to D, generator steps) that a checkpoint holds: from its manifest, else (older
+    checkpoints) its state.pt; (-1, -1) when neither can be read."""
+    try:
+        progress = json.loads((Path(path) / "manifest.json").read_text())["progress"]
+        return int(progress["cur_nimg"]), int(progress["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        counters = torch.load(Path(path) / "state.pt", map_location="cpu", weights_only=True)["counters"]
+        return int(counters["cur_nimg"]), int(counters["step"])
+    except Exception:  # a missing or corrupt state.pt: order it first (resolve_checkpoint reports it)
+        return -1, -1
+
+
 def list_checkpoints(run_dir: Path) -> list[Path]:
-    """Complete-looking checkpoint folders of a run, oldest first."""
+    """Complete-looking checkpoint folders of a run, oldest first by the images and steps they hold (then name)."""
     root = Path(run_dir) / "checkpoints"
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "manifest.json").exists())
+    found = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "manifest.json").exists()]
+    return sorted(found, key=lambda p: (checkpoint_progress(p), p.name))
 
 
 def verify_checkpoint(path: Path) -> None:
@@ -136,12 +188,11 @@ def verify_checkpoint(path: Path) -> None:
             raise GankitError(f"checkpoint file {file} is missing or corrupt (sha256 mismatch)")
 
 
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint folder, or the newest good checkpoint of a run folder (skipping corrupt ones)."""
+def _candidates(path: str | Path) -> list[Path]:
+    """[path] for a checkpoint folder; a run folder's checkpoints, the one `latest` names first, then newest first."""
     path = Path(path)
     if (path / "manifest.json").exists():
-        verify_checkpoint(path)
-        return path
+        return [path]
     if not path.exists():
         raise GankitError(f"no run or checkpoint at {path}")
     candidates = list_checkpoints(path)
@@ -151,18 +202,57 @@ def resolve_checkpoint(path: str | Path) -> Path:
         if named in candidates:
             candidates.remove(named)
             candidates.append(named)
-    for candidate in reversed(candidates):
+    candidates.reverse()
+    if not candidates:
+        raise GankitError(f"{path} holds no complete checkpoint (train first, or pass a checkpoint folder)")
+    return candidates
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint folder, or the newest intact checkpoint of a run folder (skipping corrupt ones)."""
+    def verified(candidate: Path) -> Path:
+        verify_checkpoint(candidate)
+        return candidate
+
+    return _first_good(path, verified)
+
+
+def _first_good(path: str | Path, read):
+    """`read` of the first candidate it does not refuse; each one skipped is noted in one line, and when
+    none is left the error names the newest one's fault."""
+    candidates = _candidates(path)
+    errors = []
+    for candidate in candidates:
         try:
-            verify_checkpoint(candidate)
-            return candidate
+            result = read(candidate)
         except GankitError as err:
-            warnings.warn(f"skipping {candidate}: {err}", stacklevel=2)
-    raise GankitError(f"{path} holds no complete checkpoint (train first, or pass a checkpoint folder)")
+            if len(candidates) == 1:
+                raise
+            errors.append((candidate, err))
+            continue
+        for skipped, err in errors:
+            _skip(skipped, err)
+        return result
+    raise GankitError(f"none of the {len(candidates)} checkpoints of {path} is usable; the newest: {errors[0][1]}")
+
+
+def _skip(candidate: Path, err: GankitError) -> None:
+    """Say in one line on stderr that a run's checkpoint is passed over, and why."""
+    print(f"note: skipping checkpoint {candidate}: {err}", file=sys.stderr)
+
+
+def _read(path: Path) -> Checkpoint:
+    """Verify and read one checkpoint folder; diverged weights (NaN/Inf, beyond DIVERGED_AT) are refused."""
+    verify_checkpoint(path)
+    tensors = load_file(str(path / "model.safetensors"))
+    bad = first_bad_tensor(tensors, DIVERGED_AT)
+    if bad is not None:
+        raise GankitError(f"checkpoint {path} holds NaN/Inf or values beyond {DIVERGED_AT:.0e} in {bad}: the run had "
+                          "diverged when it was written; use an earlier checkpoint")
+    state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+    return Checkpoint(path, tensors, state, (path / "config.yaml").read_text())
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Verify and read a checkpoint (or a run's newest good one)."""
-    path = resolve_checkpoint(path)
-    tensors = load_file(str(path / "model.safetensors"))
-    state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
-    return Checkpoint(path, tensors, state, (path / "config.yaml").read_text())
+    """Read a checkpoint folder, or a run folder's newest intact checkpoint whose weights have not diverged."""
+    return _first_good(path, _read)

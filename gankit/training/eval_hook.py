@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Optional
 import torch
 
 from gankit.config import TrainConfig
+from gankit.runs import records
 from gankit.training.hooks import IntervalHook, sample_generator
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ class EvalHook(IntervalHook):
             for name, result in self.last_report["results"].items():
                 record = {"step": t.state.step, "kimg": kimg, "metric": name, **result["values"],
                           "floor": result["floor"], "protocol": result["protocol"]}
-                f.write(json.dumps(record) + "\n")
+                f.write(records.dumps(record) + "\n")
 
 
 def read_metrics(path: Path) -> list[dict]:
@@ -167,7 +168,8 @@ def summary_lines(path: Path) -> list[str]:
         return []
     last_step = records[-1]["step"]
     latest = [r for r in records if r["step"] == last_step]
-    lines = [f"Evaluation at step {last_step} ({latest[0]['protocol']['n_fake']:,} samples; `gankit eval` protocol):", "",
+    n_fake = next((r["protocol"]["n_fake"] for r in latest if "n_fake" in r.get("protocol", {})), 0)
+    lines = [f"Evaluation at step {last_step} ({n_fake:,} samples; `gankit eval` protocol):", "",
              "| metric | value | real-vs-real floor |", "|---|---|---|"]
     for record in latest:
         floor = record.get("floor") or {}
@@ -175,6 +177,8 @@ def summary_lines(path: Path) -> list[str]:
             if key in ("step", "kimg", "metric", "floor", "protocol") or key in PLOT_SKIP or key.endswith("_std"):
                 continue
             shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+            if value is None:  # written as null: NaN/Inf
+                shown = "inf (no sample within 3 std of a mode)" if key == "reverse_kl" else "NaN/Inf"
             floor_value = floor.get(key)
             floor_shown = "—" if floor_value is None else (f"{floor_value:.4g}" if isinstance(floor_value, float) else str(floor_value))
             lines.append(f"| {key} | {shown} | {floor_shown} |")

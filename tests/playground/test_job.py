@@ -108,6 +108,9 @@ def test_save_as_run_then_sample_and_load(job, tmp_path):
     assert j.wait_for_step(3)
     run = j.save(tmp_path)
     assert (run / "config.yaml").exists() and (run / "log.jsonl").read_text().count("\n") == 3
+    for made in ("samples/00000003.png", "samples/00000003.npy", "loss.png", "summary.md"):  # what `gankit train` leaves
+        assert (run / made).is_file(), made
+    assert "](samples/00000003.png)" in (run / "summary.md").read_text()  # the grid, captioned with its data
     G = gankit.load(run)
     assert G.sample(10, seed=0).shape == (10, 2)
     with pytest.raises(GankitError, match="already exists"):
@@ -119,3 +122,12 @@ def test_save_as_run_then_sample_and_load(job, tmp_path):
     assert other.settings.target == "drawn" and other.trainer.state.step == 3
     for (name, loaded), saved in zip(other.trainer.G.state_dict().items(), j.trainer.G.state_dict().values()):
         assert torch.equal(loaded, saved), name
+
+
+def test_saving_a_diverged_job_leaves_no_folder(job, tmp_path):
+    j = job(target="ring")
+    with torch.no_grad():
+        next(j.trainer.G.parameters()).fill_(float("nan"))
+    with pytest.raises(GankitError, match="diverged"):
+        j.save(tmp_path, "bad")
+    assert not (tmp_path / "bad").exists()

@@ -91,3 +91,43 @@ def test_cli_bad_options(monkeypatch, capsys, args, text):
 
     code, _, err = run(monkeypatch, capsys, "playground", *args)
     assert code == 2 and text in err
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "http://testserver.evil.example", "http://localhost:9999",
+                                    "null", "file://"])
+def test_a_page_of_another_origin_is_refused(client, caplog, origin):
+    """Cross-site WebSocket hijacking: any page in the user's browser could otherwise start jobs and save runs."""
+    from starlette.websockets import WebSocketDisconnect
+
+    with pytest.raises(WebSocketDisconnect) as refused:
+        with client.websocket_connect("/ws", headers={"origin": origin}) as ws:
+            ws.receive_json()
+    assert refused.value.code == 1008
+    assert f"refused a WebSocket from origin {origin}" in caplog.text
+
+
+@pytest.mark.parametrize("origin, host", [("http://testserver", "testserver"), (None, "testserver"),
+                                          ("http://localhost:8765", "127.0.0.1:8765"), ("http://[::1]:8765", "localhost:8765")])
+def test_the_pages_own_origin_and_loopback_names_connect(client, origin, host):
+    from gankit.playground.server import origin_allowed
+
+    assert origin_allowed(origin, host)
+    assert not origin_allowed("http://localhost:8766", "127.0.0.1:8765")
+    if host == "testserver":
+        with client.websocket_connect("/ws", headers={"origin": origin} if origin else {}) as ws:
+            assert next_of(ws, "hello")["type"] == "hello"
+
+
+def test_cli_busy_port_is_one_line(monkeypatch, capsys):
+    import socket
+
+    from tests.conftest import run_cli as run
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, out, err = run(monkeypatch, capsys, "playground", "--port", port)
+    assert code == 2 and err == f"error: cannot listen on 127.0.0.1:{port}: the port is in use (another playground?); " \
+                                f"try another --port, e.g. --port {port + 1}\n"
+    assert "open http" not in out

@@ -1,5 +1,7 @@
 """Checkpoints: round trip, atomic layout, corruption handling, exact resume, and gankit.load."""
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,7 +11,7 @@ from PIL import Image
 import gankit
 from gankit.errors import GankitError
 from gankit.training import Trainer
-from gankit.runs.checkpoint import list_checkpoints, load_checkpoint, resolve_checkpoint
+from gankit.runs.checkpoint import list_checkpoints, load_checkpoint, resolve_checkpoint, save_checkpoint
 from gankit.viz import to_uint8
 from tests.conftest import tiny_config, tiny_images
 
@@ -59,7 +61,7 @@ def test_resume_is_bit_identical_with_hooks_in_between(tmp_path):
     assert log == list(range(1, 10))  # one line per step (log.every=1), none lost, none repeated
 
 
-def test_resume_skips_a_corrupt_checkpoint(tmp_path):
+def test_resume_skips_a_corrupt_checkpoint(tmp_path, capsys):
     data = tiny_images()
     _train(tmp_path / "run", 6, data=data)
     newest = list_checkpoints(tmp_path / "run")[-1]
@@ -67,9 +69,10 @@ def test_resume_skips_a_corrupt_checkpoint(tmp_path):
     blob.write_bytes(blob.read_bytes()[:100])  # truncated
     with pytest.raises(GankitError, match="model.safetensors"):
         resolve_checkpoint(newest)
-    with pytest.warns(UserWarning, match="skipping"):
-        trainer = Trainer.resume(tmp_path / "run", data=data)
+    trainer = Trainer.resume(tmp_path / "run", data=data)
     assert trainer.state.step == 3  # the previous good checkpoint, untouched
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"note: skipping checkpoint {newest}: ")  # one line, no warning
     assert blob.stat().st_size == 100
 
 
@@ -145,3 +148,83 @@ def test_feeder_order_and_flips_do_not_depend_on_world_size():
         assert torch.equal(labels, torch.cat([p[1] for p in parts]))
     with pytest.raises(GankitError, match="divisible"):
         ranks[0].next(7)
+
+
+def _save(run, name, step, keep=3, progress_in_manifest=True):
+    path = save_checkpoint(run, name, {"G": torch.nn.Linear(1, 1)}, {"counters": {"step": step, "cur_nimg": 8 * step}},
+                           "model: x\n", keep)
+    if not progress_in_manifest:  # a checkpoint written before manifests held the progress
+        manifest = json.loads((path / "manifest.json").read_text())
+        del manifest["progress"]
+        (path / "manifest.json").write_text(json.dumps(manifest))
+    return path
+
+
+def test_pruning_orders_by_progress_and_keeps_what_it_just_wrote(tmp_path):
+    run = tmp_path / "run"
+    _save(run, "a", 3, progress_in_manifest=False)
+    _save(run, "b", 1)
+    _save(run, "c", 2, keep=2)  # by name c would be the newest; by progress a (step 3) is
+    assert [p.name for p in list_checkpoints(run)] == ["c", "a"]
+    # resumed from an older checkpoint with keep=1: the one just written survives
+    _save(run, "00000010", 10)
+    _save(run, "00000006", 6, keep=1)
+    assert [p.name for p in list_checkpoints(run)] == ["00000006"]
+    assert (run / "checkpoints" / "latest").read_text().strip() == "00000006"
+
+
+def test_the_checkpoint_folder_is_fsynced_after_the_renames(tmp_path, monkeypatch):
+    events = []
+    real_replace, real_fsync = os.replace, os.fsync
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append(("rename", Path(b))), real_replace(a, b)))
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append(("fsync", Path(os.readlink(f"/proc/self/fd/{fd}")))),
+                                                 real_fsync(fd)))
+    final = _save(tmp_path / "run", "00000001", 1)
+    root = final.parent
+    renamed = events.index(("rename", final))
+    assert ("fsync", root) in events[renamed:]  # the new checkpoint's name is durable ...
+    assert events.index(("fsync", root), renamed) < events.index(("rename", root / "latest"))  # ... before latest names it
+    assert events[-1] == ("fsync", root)  # and so is latest
+
+
+def _poison(checkpoint, key_prefix="G.", value=float("nan")):
+    """Rewrite a checkpoint as if made elsewhere: one tensor set to `value`, the manifest's hashes kept valid."""
+    from safetensors.torch import load_file, save_file
+
+    from gankit.runs.checkpoint import _sha256
+
+    blob = checkpoint / "model.safetensors"
+    tensors = load_file(str(blob))
+    key = next(k for k, v in tensors.items() if k.startswith(key_prefix) and v.is_floating_point())
+    tensors[key][...] = value
+    save_file(tensors, str(blob))
+    manifest = json.loads((checkpoint / "manifest.json").read_text())
+    manifest["sha256"]["model.safetensors"] = _sha256(blob)
+    (checkpoint / "manifest.json").write_text(json.dumps(manifest))
+    return key
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 1e31])
+def test_a_diverged_checkpoint_is_refused_in_one_line(tmp_path, value):
+    _train(tmp_path / "run", 3)
+    checkpoint = list_checkpoints(tmp_path / "run")[-1]
+    key = _poison(checkpoint, value=value)
+    with pytest.raises(GankitError, match=f"NaN/Inf or values beyond 1e\\+12 in {key}") as err:
+        gankit.load(checkpoint)
+    assert "\n" not in str(err.value)
+    with pytest.raises(GankitError, match="none of the 1 checkpoints|NaN/Inf"):
+        load_checkpoint(tmp_path / "run")  # a run whose only checkpoint diverged
+
+
+def test_a_run_falls_back_to_its_last_finite_checkpoint(tmp_path, capsys):
+    data = tiny_images()
+    _train(tmp_path / "run", 6, data=data)
+    older, newest = list_checkpoints(tmp_path / "run")
+    _poison(newest, "D.")
+    trainer = Trainer.resume(tmp_path / "run", data=data)  # --resume, sample, eval and export read through here
+    assert trainer.state.step == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"skipping checkpoint {newest}" in err and "NaN/Inf" in err
+    _poison(older, "G_ema.")
+    with pytest.raises(GankitError, match="none of the 2 checkpoints .* is usable; the newest: checkpoint .*00000006"):
+        gankit.load(tmp_path / "run")

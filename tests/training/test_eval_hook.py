@@ -91,3 +91,6 @@ def test_toy_preset_writes_mode_coverage(tmp_path):
     assert [r["step"] for r in lines] == [2, 3] and all(r["metric"] == "modes" for r in lines)
     assert lines[-1]["num_modes"] == 8 and lines[-1]["protocol"]["n_fake"] == 2500 and lines[-1]["floor"]["modes_covered"] == 8
     assert "modes_covered" in (run_dir / "summary.md").read_text()
+    # three steps in, no sample is near a mode: reverse KL is infinite, stored as null and explained
+    assert lines[-1]["reverse_kl"] is None and "Infinity" not in (run_dir / "metrics.jsonl").read_text()
+    assert "| reverse_kl | inf (no sample within 3 std of a mode) |" in (run_dir / "summary.md").read_text()

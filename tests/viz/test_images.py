@@ -1,6 +1,8 @@
 """Grid geometry and values, PNG modes, scaling, uint8 mapping, GIF frames, input validation."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -93,3 +95,37 @@ def test_save_gif_frame_count(tmp_path):
         assert im.n_frames == 4
     with pytest.raises(ValueError):
         save_gif([], tmp_path / "empty.gif")
+
+
+def test_row_labels_write_a_margin_with_text(tmp_path):
+    from gankit.viz.images import save_image_grid
+
+    images = torch.zeros(6, 1, 8, 8)  # mid-grey cells
+    plain = np.asarray(Image.open(save_image_grid(images, tmp_path / "a.png", nrow=3, scale=4)))
+    labelled = np.asarray(Image.open(save_image_grid(images, tmp_path / "b.png", nrow=3, scale=4,
+                                                      row_labels=["ψ = 1", "ψ = 0.5"])))
+    margin = labelled.shape[1] - plain.shape[1]
+    assert labelled.shape[0] == plain.shape[0] and margin > 10
+    assert np.array_equal(labelled[:, margin:], plain) and labelled[:, :margin].max() > 200  # white text
+    with pytest.raises(ValueError, match="3 labels for a grid of 2 rows"):
+        save_image_grid(images, tmp_path / "c.png", nrow=3, row_labels=["a", "b", "c"])
+
+
+def test_the_suffix_picks_the_format_and_the_umask_the_mode(tmp_path):
+    images = torch.rand(4, 3, 8, 8) * 2 - 1
+    old = os.umask(0o077)
+    try:
+        save_image_grid(images, tmp_path / "private.png")
+    finally:
+        os.umask(0o022)
+    try:
+        save_image_grid(images, tmp_path / "g.JPG")
+        save_image_grid(images, tmp_path / "g.png")
+        save_gif([np.zeros((4, 4), np.uint8)] * 2, tmp_path / "w.gif")
+    finally:
+        os.umask(old)
+    assert Image.open(tmp_path / "g.JPG").format == "JPEG" and Image.open(tmp_path / "g.png").format == "PNG"
+    assert (tmp_path / "private.png").stat().st_mode & 0o777 == 0o600
+    assert {(tmp_path / n).stat().st_mode & 0o777 for n in ("g.JPG", "g.png", "w.gif")} == {0o644}
+    with pytest.raises(ValueError, match="the suffix picks the format"):
+        save_image_grid(images, tmp_path / "g.bmp")

@@ -27,9 +27,11 @@ def train(
 ) -> None:
     """Train the fmnist-cnn evaluator on DATA deterministically; print its test accuracy when a test split exists."""
     from gankit.metrics.features.train_classifier import accuracy, load_labelled, save_classifier, train_classifier
+    from gankit.runs.outputs import check_out_file
 
     if threads is not None and threads < 1:
         raise GankitError("--threads must be at least 1")
+    check_out_file(out)  # before the data is loaded
     dataset = load_labelled(data, split)
     typer.echo(f"training fmnist-cnn on {data} ({split}: {len(dataset)} images, {dataset.num_classes} classes)")
     start = time.perf_counter()
