@@ -14,9 +14,10 @@ The convention (docs/README.md says the same for writers):
 - Any other fence (```text, ```sh, ```yaml, a bare ```) is shown, not run: servers, several
   machines, make targets.
 - `gankit ...` and `python -m gankit ...` lines run in this process through `gankit.cli.main`
-  (no new interpreter: the CI run fits ~60 s); other lines run in bash with this Python's bin/ first
-  on PATH. A command that exits non-zero fails the test. A `gankit lab ...` line identical to one
-  that already ran in this session is not run again (a lab reads nothing from the page's folder).
+  (no new interpreter per command: start-up would dominate); other lines run in bash with this
+  Python's bin/ first on PATH. A command that exits non-zero fails the test. A `gankit lab ...` line
+  identical to one that already ran in this session is not run again (a lab reads nothing from the
+  page's folder).
 """
 from __future__ import annotations
 
