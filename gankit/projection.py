@@ -7,7 +7,7 @@ cosine over the last 25 %; Gaussian noise of scale σ_w·0.05·max(0, 1 − t/0.
 latent at each step. StyleGAN 1/2's per-layer noise maps (`noise_const` buffers, rendered with
 noise_mode='const') are optimised too, penalised by the multi-scale autocorrelation regulariser
 (weight 1e5) and re-normalised to zero mean and unit variance after each step. Other generators
-(DCGAN, ProGAN, MLP) are projected in z, from z = 0 with σ_z = 1.
+(DCGAN, ProGAN, MLP) are projected in z, from the best of 64 random z, with σ_z = 1.
 
 The distance is the offline fmnist-cnn feature distance (gankit.metrics.distances) plus pixel MSE;
 LPIPS-VGG16 is not available in gankit. Everything that defines the result is in `protocol`.
@@ -38,6 +38,7 @@ NOISE_RAMP = 0.75
 LR_RAMPDOWN = 0.25
 LR_RAMPUP = 0.05
 GIF_FRAMES = 40
+Z_CANDIDATES = 64  # z-space start: the best of this many draws (z = 0 is degenerate under pixel norm)
 
 
 @dataclass
@@ -133,6 +134,16 @@ def w_statistics(G, n: int = W_AVG_SAMPLES, seed: int = 0, batch_size: int = 100
     return w_avg, float(((ws - w_avg).square().sum() / n).sqrt())
 
 
+@torch.no_grad()
+def best_z(G, target: Tensor, distance, generator: torch.Generator, candidates: int = Z_CANDIDATES) -> Tensor:
+    """The z [1, z_dim] among `candidates` draws whose image is nearest the target [1, C, H, W] (distance + MSE)."""
+    device = target.device
+    z = torch.randn(candidates, G.z_dim, generator=generator).to(device)  # [K, z_dim]
+    images = _Renderer(G, "z")(z)  # [K, C, H, W]
+    cost = distance(images, target.expand_as(images)) + (images - target).square().flatten(1).mean(1)  # [K]
+    return z[int(cost.argmin())][None].cpu()
+
+
 class _Renderer:
     """latent [1, ...] -> raw image [1, C, H, W] for the chosen space (noise maps from the copy's buffers)."""
 
@@ -159,7 +170,7 @@ def project_one(G, target: Tensor, space: str, steps: int, distance, seed: int =
     target = target.to(device, torch.float32)[None]  # [1, C, H, W]
     gen = torch.Generator().manual_seed(seed)
     if space == "z":
-        start, std = torch.zeros(1, G.z_dim), 1.0  # [1, z_dim]
+        start, std = best_z(Gc, target, distance, gen), 1.0  # [1, z_dim]
         bufs = {}
     else:
         w_avg, std = w_stats if w_stats is not None else w_statistics(Gc, seed=seed)
@@ -290,7 +301,7 @@ def protocol(space: str, steps: int, seed: int, distance, regularize_noise: bool
     style = space != "z"
     return {"algorithm": "StyleGAN2-ADA projector (REFERENCE §8)", "space": space, "steps": steps, "seed": seed,
             "optimizer": "Adam lr 0.1 betas (0.9, 0.999), warm-up 5 %, cosine ramp-down over the last 25 %",
-            "start": f"w_avg of {W_AVG_SAMPLES} z through the mapping" if style else "z = 0",
+            "start": f"w_avg of {W_AVG_SAMPLES} z through the mapping" if style else f"best of {Z_CANDIDATES} random z",
             "latent_noise": f"{LATENT_NOISE}·σ·max(0, 1 − t/{NOISE_RAMP})², σ = " + ("σ_w" if style else "1"),
             "noise_maps": (f"optimised, autocorrelation regulariser weight {NOISE_REG_WEIGHT:g}, re-normalised each step"
                            if style and regularize_noise and noise_buffers(G) else "none"),

@@ -54,10 +54,23 @@ def test_projecting_an_image_of_G_recovers_it():
     assert all(torch.equal(before[n], b) for n, b in G.named_buffers())  # G itself is left unchanged
 
 
+def test_generators_without_mapping_are_projected_in_z():
+    cfg = load_config("seed-gan", TINY["mlp"])
+    resolve_model_options(cfg, tiny_images(n=4, resolution=8, classes=0))
+    torch.manual_seed(0)
+    G = build_models(cfg)[0].eval()
+    with torch.no_grad():
+        target = G(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(3)))  # [1, 1, 8, 8]
+    result = project(G, target, None, steps=40, progress=False)[0]
+    assert result.space == "z" and result.latent.shape == (G.z_dim,) and result.scores["psnr"] > 30
+    with pytest.raises(GankitError, match="style-based"):
+        project(G, target, "w+", steps=1, progress=False)
+
+
 def test_noise_regularizer_lowers_autocorrelation():
     smooth = torch.nn.functional.avg_pool2d(torch.randn(1, 1, 19, 19, generator=torch.Generator().manual_seed(0)), 4, 1)[0, 0]
     maps = [((smooth - smooth.mean()) / smooth.std()).requires_grad_(True)]  # [16, 16], strongly correlated
-    start = float(autocorrelation_penalty(maps))
+    start = float(autocorrelation_penalty(maps).detach())
     opt = torch.optim.Adam(maps, lr=0.05)
     for _ in range(50):
         opt.zero_grad()
@@ -66,7 +79,7 @@ def test_noise_regularizer_lowers_autocorrelation():
         with torch.no_grad():
             maps[0] -= maps[0].mean()
             maps[0] *= maps[0].square().mean().rsqrt()
-    assert float(autocorrelation_penalty(maps)) < 0.05 * start
+    assert float(autocorrelation_penalty(maps).detach()) < 0.05 * start
     assert float(maps[0].square().mean()) == pytest.approx(1.0, abs=1e-4)
 
 
@@ -117,7 +130,9 @@ def test_cli_project_then_interpolate_and_mix_from_it(monkeypatch, capsys, runs,
 def test_cli_project_bad_inputs_give_one_line(monkeypatch, capsys, runs, tmp_path):
     (tmp_path / "bad.png").write_text("not an image")
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "ok.png")
+    (tmp_path / "emptyrun").mkdir()
     cases = [
+        ((tmp_path / "emptyrun", tmp_path / "ok.png"), "no complete checkpoint"),  # a run with no generator
         ((runs / "sg2", tmp_path / "bad.png"), "not a readable image"),
         ((runs / "sg2", tmp_path / "missing.png"), "no image or folder"),
         ((tmp_path / "norun", tmp_path / "ok.png"), "no run"),
