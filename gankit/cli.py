@@ -162,7 +162,7 @@ def sample(
     run: Path = typer.Argument(..., help="run folder or checkpoint folder"),
     n: int = typer.Option(64, "-n", help="number of samples"),
     out: Path = typer.Option(Path("samples.png"), "--out", "-o", help="PNG file to write"),
-    class_: Optional[int] = typer.Option(None, "--class", help="class label for conditional generators"),
+    class_: Optional[str] = typer.Option(None, "--class", help="class of a conditional generator: an index or a name (e.g. sneaker)"),
     seed: int = typer.Option(0, "--seed", help="latent seed (same seed, same samples)"),
     npy: bool = typer.Option(False, "--npy", help="also write the raw samples as .npy"),
     nrow: Optional[int] = typer.Option(None, "--nrow", help="images per grid row"),
@@ -183,8 +183,12 @@ def sample(
 
         return truncation_sweep_command(run, truncation_sweep, min(n, 16), out, seed)
     G = load(run)
-    if class_ is not None and not G.c_dim:
-        raise GankitError("--class needs a conditional generator; this one has no labels")
+    if class_ is not None:
+        from gankit.runs.classes import class_index
+
+        if not G.c_dim:
+            raise GankitError("--class needs a conditional generator; this one has no labels")
+        class_ = class_index(run, class_, G.c_dim)
     if truncation is not None:
         from gankit.tools import truncated_samples
 
@@ -192,7 +196,14 @@ def sample(
     else:
         images = G.sample(n, c=class_, seed=seed)
     if G.is_vector:
-        save_scatter(images, out, title=f"{n} samples")
+        from gankit.data import load_dataset
+
+        try:
+            toy = load_dataset(G.config.data)  # its modes are drawn beside the samples
+        except GankitError:
+            toy = None  # the run's mixture file has moved: the samples alone
+        title = f"{n} samples of {G.config.model}" + (f" on {toy.name}" if toy is not None else "")
+        save_scatter(images, out, title=title, modes=None if toy is None else toy.means)
     else:
         save_image_grid(images, out, nrow=nrow, scale=max(1, 64 // images.shape[-1]))
     if npy:
@@ -218,7 +229,7 @@ def info(
     typer.echo("losses:")
     for name, summary in sorted(catalog.LOSS_SUMMARIES.items()):
         typer.echo(f"  {name:14s} {summary}")
-    typer.echo("datasets: " + ", ".join(catalog.DATASET_NAMES) + " (or a path: idx folder, CIFAR-10 folder, image folder)")
+    typer.echo("datasets: " + ", ".join(catalog.DATASET_NAMES) + " (or a path: idx folder, CIFAR-10 folder, image folder, .zip of images)")
     typer.echo("presets:  " + ", ".join(preset_names()))
     typer.echo("see one:  gankit info --config PRESET")
 

@@ -102,8 +102,9 @@ class CosineScheduleConfig:
 
 @dataclass
 class EmaConfig:
-    kimg: float = _help(0.0, "EMA of G: half-life in thousands of images (0 = no G_ema)")
-    rampup: Optional[float] = _help(None, "half-life at most cur_nimg*rampup (StyleGAN2); null = off")
+    kimg: float = _help(0.0, "EMA of G: half-life in thousands of images on the run's clock (images shown to D: "
+                             "n_critic x batch per step; 0 = no G_ema)")
+    rampup: Optional[float] = _help(None, "half-life at most cur_nimg*rampup, the same clock (StyleGAN2); null = off")
 
 
 @dataclass
@@ -160,7 +161,10 @@ class GrowthConfig:
 class TrainConfig:
     description: str = _help("", "what this preset is, and where it departs from its paper")
     model: str = _help("dcgan", "model family (gankit info lists them)")
-    data: str = _help("fashion-mnist", "dataset name or path (idx dir, CIFAR dir, image folder)")
+    data: str = _help("fashion-mnist", "dataset name or path (idx dir, CIFAR dir, image folder, .zip of images); "
+                                       "a path is stored absolute")
+    skip_bad: bool = _help(False, "image folders/zips: leave unreadable files out (listed in the run's skipped.txt) "
+                                  "instead of refusing the data")
     resolution: Optional[int] = _help(None, "image size; null = the dataset's own")
     channels: Optional[int] = _help(None, "image channels (1 or 3); null = the dataset's own")
     conditional: bool = _help(False, "condition G and D on the dataset's labels (sets c_dim)")
@@ -201,11 +205,23 @@ def preset_names() -> list[str]:
 def _read_yaml(path: Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise GankitError(f"cannot read config {path}: {str(err).splitlines()[0]}") from None
+    except OSError as err:
+        raise GankitError(f"cannot read config {path}: {err}") from None
+    except yaml.YAMLError as err:
+        raise GankitError(f"cannot read config {path}: {yaml_error_text(err)}") from None
     if not isinstance(data, dict):
         raise GankitError(f"config {path} must be a mapping of keys to values")
     return data
+
+
+def yaml_error_text(err: yaml.YAMLError) -> str:
+    """'line 3, column 7: mapping values are not allowed here' (1-based, where the parser stopped)."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    if mark is None:
+        return problem
+    context = getattr(err, "context", None)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" + (f" ({context})" if context else "")
 
 
 def _layers(spec: str | Path, seen: tuple = ()) -> list[dict]:
@@ -236,6 +252,9 @@ def _explain(err: OmegaConfBaseException) -> GankitError:
     if "not in" in message or "Key '" in message and "not" in message:
         parent = key.rsplit(".", 1)[0] if "." in key else ""
         return GankitError(f"unknown config key {key!r}; valid: {', '.join(valid_keys(parent))}")
+    if message.startswith("Cannot convert 'DictConfig'"):
+        hint = "; the data options are top-level keys: skip_bad=true, resolution=N, channels=N" if key == "data" else ""
+        return GankitError(f"config key {key!r} takes one value, not sub-keys ({key}.X=...){hint}")
     return GankitError(f"config key {key!r}: {message}")
 
 
@@ -337,8 +356,125 @@ def to_yaml(cfg: TrainConfig) -> str:
     return OmegaConf.to_yaml(OmegaConf.structured(cfg))
 
 
-def config_help(cfg: TrainConfig) -> str:
-    """The resolved config as YAML with one line of help per key (for `gankit info --config`)."""
+def _flow(name: str, value: Any) -> str:
+    """`name: value` as one line of YAML, non-ASCII text (§, ψ) kept as is."""
+    return yaml.safe_dump({name: value}, default_flow_style=True, width=1000, allow_unicode=True).strip()[1:-1]
+
+
+# Help for option names the families share that their source leaves uncommented.
+COMMON_OPTION_HELP = {
+    "c_dim": "label classes (set from the data when conditional=true; 0 = unconditional)",
+    "img_resolution": "image size (set from the data)", "img_channels": "image channels (set from the data)",
+    "data_dim": "dimension of vector (toy) data (set from the data)", "z_dim": "latent size",
+    "w_dim": "intermediate latent (w) size", "mapping_layers": "layers of the mapping network z -> w",
+    "w_avg_beta": "decay of the running mean of w (truncation's centre)",
+    "channel_base": "channels at resolution r: min(channel_base / r, channel_max)",
+    "channel_max": "at most this many channels per layer", "max_channels": "at most this many channels per layer",
+    "mixing_prob": "probability of style mixing regularization per batch",
+    "mbstd_group_size": "minibatch-stddev group size", "mbstd_num_channels": "minibatch-stddev feature maps",
+    "widths": "hidden layer widths", "slope": "LeakyReLU negative slope", "dropout": "dropout probability",
+    "bn_eps": "BatchNorm epsilon", "c_embed_dim": "label embedding width (0 = c_dim)",
+}
+
+
+def _option_classes() -> dict[str, tuple[list[str], list[tuple[str, Any, str]]]]:
+    """Every class of gankit/models/*.py read from source (no import, so no torch): name -> (base names,
+    [(field, default, comment)])."""
+    import ast
+
+    classes: dict[str, tuple[list[str], list[tuple[str, Any, str]]]] = {}
+    for path in sorted((Path(__file__).parent / "models").glob("*.py")):
+        source = path.read_text()
+        lines = source.splitlines()
+        for node in ast.walk(ast.parse(source)):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            fields = []
+            for item in node.body:
+                if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name) and item.value is not None:
+                    default = _constant(ast, item.value, source)
+                    line = lines[item.end_lineno - 1]
+                    fields.append((item.target.id, default, line.split("  # ", 1)[1].strip() if "  # " in line else ""))
+            classes[node.name] = ([b.id for b in node.bases if isinstance(b, ast.Name)], fields)
+    return classes
+
+
+def _constant(ast, node, source: str) -> Any:
+    """A field default from source: a literal, arithmetic of numbers (2 ** 2.1), else its source text."""
+    if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "field":  # field(default=...) / default_factory
+        for keyword in node.keywords:
+            if keyword.arg == "default":
+                return _constant(ast, keyword.value, source)
+            if keyword.arg == "default_factory" and isinstance(keyword.value, ast.Lambda):
+                return _constant(ast, keyword.value.body, source)
+            if keyword.arg == "default_factory" and getattr(keyword.value, "id", "") in ("list", "dict"):
+                return [] if keyword.value.id == "list" else {}
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        pass
+    if all(isinstance(n, (ast.Constant, ast.BinOp, ast.UnaryOp, ast.operator, ast.unaryop)) for n in ast.walk(node)):
+        return eval(compile(ast.Expression(node), "<option>", "eval"), {"__builtins__": {}})  # numbers only
+    return ast.get_source_segment(source, node)
+
+
+def _family_classes(model: str) -> tuple[str, str] | None:
+    """The names of a built-in family's G and D option classes, from its `ModelFamily(...)` registration."""
+    import ast
+
+    path = Path(__file__).parent / "models" / f"{model}.py"
+    if not path.is_file():
+        return None
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "ModelFamily":
+            found = {k.arg: getattr(k.value, "id", None) for k in node.keywords}
+            if found.get("G_options") and found.get("D_options"):
+                return found["G_options"], found["D_options"]
+    return None
+
+
+def family_option_rows(cfg: TrainConfig) -> dict[str, list[tuple[str, Any, str]]]:
+    """{'G': [(option, value, help), ...], 'D': [...]} of a built-in family (defaults, then this config's
+    values), read from the family's source; {} for a family registered at run time."""
+    names = _family_classes(cfg.model)
+    if names is None:
+        return {}
+    classes = _option_classes()
+
+    def mro(name: str) -> list[str]:  # Python's C3 linearization, on class names
+        seqs = [mro(base) for base in classes.get(name, ([], []))[0]] + [list(classes.get(name, ([], []))[0])]
+        result = [name]
+        while any(seqs):
+            head = next((seq[0] for seq in seqs if seq and not any(seq[0] in other[1:] for other in seqs)), None)
+            if head is None:
+                break
+            result.append(head)
+            seqs = [seq[1:] if seq and seq[0] == head else seq for seq in seqs]
+        return result
+
+    def fields(name: str) -> dict[str, tuple[Any, str]]:  # dataclass order: the bases' fields first (reverse MRO)
+        out: dict[str, tuple[Any, str]] = {}
+        for klass in reversed(mro(name)):
+            for option, default, text in classes.get(klass, ([], []))[1]:
+                out[option] = (default, text or out.get(option, (None, ""))[1])
+        return out
+
+    rows = {}
+    for prefix, name in zip(("G", "D"), names):
+        values = dict(getattr(cfg, prefix))
+        known = fields(name)
+        where = f"see gankit/models/{cfg.model}.py"
+        rows[prefix] = [(option, values.get(option, default), text or COMMON_OPTION_HELP.get(option, where))
+                        for option, (default, text) in known.items()]
+        rows[prefix] += [(option, value, "not an option of this family") for option, value in values.items()
+                         if option not in known]
+    return rows
+
+
+def config_help(cfg: TrainConfig, groups: dict[str, list[tuple[str, Any, str]]] | None = None) -> str:
+    """The resolved config as YAML with one line of help per key (for `gankit info --config`); G and D list
+    the family's options one per line with their help (`groups` gives such rows; default: read from source)."""
+    groups = family_option_rows(cfg) if groups is None else groups
     lines: list[str] = []
 
     def walk(obj: Any, indent: int) -> None:
@@ -349,9 +485,12 @@ def config_help(cfg: TrainConfig) -> str:
             if dataclasses.is_dataclass(value):
                 lines.append(f"{pad}{f.name}:  # {note}")
                 walk(value, indent + 1)
+            elif indent == 0 and groups and f.name in groups:
+                lines.append(f"{pad}{f.name}:  # {note}")
+                for name, option, text in groups[f.name]:
+                    lines.append(f"{pad}  {_flow(name, option)}  # {text}")
             else:
-                rendered = yaml.safe_dump({f.name: value}, default_flow_style=True, width=1000).strip()[1:-1]
-                lines.append(f"{pad}{rendered}  # {note}")
+                lines.append(f"{pad}{_flow(f.name, value)}  # {note}")
 
     walk(cfg, 0)
     return "\n".join(lines)

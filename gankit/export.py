@@ -8,7 +8,12 @@ onnxruntime to run it); `pt2` is `torch.export`'s program, loaded with `torch.ex
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
+import logging
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -48,6 +53,26 @@ def example_inputs(G: nn.Module, n: int = 2) -> tuple[torch.Tensor, ...]:
     return z, c
 
 
+QUIET_LOGGERS = ("torch.onnx", "torch.export", "torch._export", "torch._dynamo", "onnxscript", "onnx_ir")
+
+
+@contextlib.contextmanager
+def quiet_exporters() -> Iterator[None]:
+    """Silence what the exporters print of their own (torch.onnx's log lines, Python warnings, progress
+    prints): errors still raise, and gankit's one line is the command's output."""
+    loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
+
+
 def export_generator(G: nn.Module, out: str | Path, fmt: str) -> Path:
     """Write G (a copy, eval mode, on CPU) as ONNX or a torch.export .pt2 file with a dynamic batch size."""
     if fmt not in FORMATS:
@@ -63,7 +88,7 @@ def export_generator(G: nn.Module, out: str | Path, fmt: str) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "pt2":
-        with torch.no_grad():
+        with torch.no_grad(), quiet_exporters():
             program = torch.export.export(module, inputs, dynamic_shapes=dynamic)
         torch.export.save(program, out)
         return out
@@ -73,7 +98,7 @@ def export_generator(G: nn.Module, out: str | Path, fmt: str) -> Path:
     except ImportError:
         raise GankitError("--format onnx needs the export extra: pip install 'gankit[export]'") from None
     names = ["z", "c"][:len(inputs)]
-    with torch.no_grad():
+    with torch.no_grad(), quiet_exporters():
         torch.onnx.export(module, inputs, str(out), input_names=names, output_names=["images"],
                           dynamic_shapes=dynamic, dynamo=True, external_data=False, verbose=False)
     return out

@@ -40,6 +40,15 @@ def level_slice(level: str, num_ws: int) -> slice:
     return slice(bounds[i], bounds[i + 1])
 
 
+def level_text(level: str, num_ws: int) -> str:
+    """'coarse styles = ws 0-2 of 0-7' (the w layers a level covers), for messages."""
+    layers = level_slice(level, num_ws)
+    if layers.start >= layers.stop:
+        return f"{level} styles = no w layer (this generator has only {num_ws})"
+    span = f"{layers.start}" if layers.stop - layers.start == 1 else f"{layers.start}-{layers.stop - 1}"
+    return f"{level} styles = ws {span} of 0-{num_ws - 1}"
+
+
 def _styles(G, n: int, seed: int, psi: float, c: int | None = None) -> Tensor:
     z, labels = G.latents(n, seed, c)
     cc = one_hot(labels, G.c_dim, n) if labels is not None else None
@@ -205,7 +214,7 @@ def mix_command(
     images = mix_grid(G, rows, cols, levels, seed, truncation, ws, ws)
     cols = cols if ws is None else len(ws)
     save_image_grid(images, out, nrow=cols + 1, scale=max(1, 64 // images.shape[-1]))
-    typer.echo(f"wrote {out} ({levels} styles of the top row into each row, ws {level_slice(levels, G.num_ws)})")
+    typer.echo(f"wrote {out} (the top row's {level_text(levels, G.num_ws)} replace each row's)")
 
 
 def interpolate_command(
@@ -242,5 +251,6 @@ def truncation_sweep_command(run: Path, sweep: str, n: int, out: Path, seed: int
     G = load(run)
     psis = parse_psis(sweep)
     images = truncation_grid(G, psis, n, seed)
-    save_image_grid(images, out, nrow=n, scale=max(1, 64 // images.shape[-1]))
-    typer.echo(f"wrote {out} (rows: psi = {', '.join(f'{p:g}' for p in psis)})")
+    labels = [f"ψ = {p:g}" for p in psis]
+    save_image_grid(images, out, nrow=n, scale=max(1, 64 // images.shape[-1]), row_labels=labels)
+    typer.echo(f"wrote {out} (one row per truncation: {', '.join(labels)})")

@@ -69,3 +69,35 @@ def test_eval_a_toy_run_measures_modes(monkeypatch, capsys, tmp_path):
     assert code == 0 and from_checkpoint.splitlines()[1:] == out.splitlines()[1:]  # same numbers from the checkpoint
     code, _, err = run(monkeypatch, capsys, "eval", run_dir, "--metrics", "fid")
     assert code == 2 and "'fid' measures image samples" in err and "use modes" in err
+
+
+def _trained(tmp_path, name, preset, *extra, **images):
+    from gankit.training import Trainer
+    from tests.conftest import tiny_config, tiny_images
+
+    Trainer(tiny_config(preset, *extra, steps=1), tmp_path / name, data=tiny_images(**images)).train()
+    return tmp_path / name
+
+
+@pytest.mark.parametrize("images,misfit", [
+    ({"channels": 3, "resolution": 8, "classes": 0}, "does not fit RGB 8x8 images"),
+    ({"channels": 1, "resolution": 28, "classes": 2}, "does not fit 2-class images"),
+])
+def test_eval_refuses_the_fashion_mnist_evaluator_on_other_data(monkeypatch, capsys, tmp_path, images, misfit):
+    preset = "cdcgan" if images["classes"] else "dcgan"
+    run_dir = _trained(tmp_path, "run", preset, **images)
+    code, out, err = run(monkeypatch, capsys, "eval", run_dir, "-n", 20, "-q")
+    assert code == 2 and err.count("\n") == 1 and misfit in err and out == ""
+    assert "gankit evaluator train --data" in err and "--extractor effnet-lite0" in err
+
+
+def test_conditional_default_metrics_leave_out_acc_when_the_extractor_has_other_classes(monkeypatch, capsys, tmp_path, data_dir):
+    run_dir = tmp_path / "run"
+    code, _, err = run(monkeypatch, capsys, "train", "cdcgan", f"data={data_dir}", *TINY_RUN, "--out", run_dir)
+    assert code == 0, err
+    code, out, err = run(monkeypatch, capsys, "eval", run_dir, "-n", 40, "--extractor", "test-tiny",
+                         "--weights", "classes=5", "-q")
+    assert code == 0, err
+    assert "fid" in out and "precision" in out and "acc" not in out
+    code, out, err = run(monkeypatch, capsys, "eval", run_dir, "-n", 40, "--extractor", "test-tiny", "-q")
+    assert code == 0 and "acc/9" in out, err  # the same classes: acc is measured by default

@@ -76,3 +76,51 @@ def test_help_covers_every_key():
     for key in valid_keys() + ["optim:", "betas", "gp:", "clip:", "kimg"]:
         assert key.rstrip(":") in text
     assert all("#" in line for line in text.splitlines())
+
+
+@pytest.mark.parametrize("text,where", [
+    ("model: dcgan\noptim:\n  G: {lr: 0.1\ndata: digits\n", "line 4, column 5"),
+    ("model: dcgan\nsteps: 3\n  batch_size: 4\n", "line 3, column 13: mapping values are not allowed here"),
+])
+def test_yaml_errors_give_line_and_column(tmp_path, text, where):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(GankitError) as err:
+        load_config(path)
+    assert where in str(err.value) and "\n" not in str(err.value)
+
+
+def test_skip_bad_option():
+    assert load_config("dcgan").skip_bad is False and load_config("dcgan", ["skip_bad=true"]).skip_bad is True
+    with pytest.raises(GankitError, match=r"'data' takes one value, not sub-keys .*top-level keys: skip_bad=true"):
+        load_config("dcgan", ["data.skip_bad=true"])
+
+
+def test_family_options_are_read_from_source_with_their_help():
+    from gankit.config import family_option_rows
+
+    rows = {p: {name: (value, text) for name, value, text in r} for p, r in
+            family_option_rows(load_config("stylegan2", ["G.w_dim=64", "G.bogus=1"])).items()}
+    assert rows["G"]["input"] == ("const", "const | fourier (StyleGAN3 config B)")  # the family's own comment
+    assert rows["G"]["mapping_lr"] == (0.01, "lr multiplier of the mapping network")  # its base class's
+    assert rows["G"]["truncation_cutoff"][1].startswith("ψ applies to every w")  # the subclass's comment wins
+    assert rows["G"]["truncation_cutoff"][0] is None and rows["G"]["w_dim"] == (64, "intermediate latent (w) size")
+    assert rows["G"]["bogus"] == (1, "not an option of this family")
+    assert rows["D"]["pack"][1].startswith("PacGAN") and "conv_clamp" in rows["D"]
+
+
+def test_family_options_read_from_source_match_the_dataclasses():
+    import dataclasses
+
+    import gankit.models  # noqa: F401
+    from gankit.config import family_option_rows
+    from gankit.registry import MODELS
+
+    for model in MODELS.names():
+        family, rows = MODELS.get(model), family_option_rows(load_config(model))
+        for prefix, cls in (("G", family.G_options), ("D", family.D_options)):
+            real = [(f.name, f.default if f.default is not dataclasses.MISSING else f.default_factory())
+                    for f in dataclasses.fields(cls)]
+            set_here = getattr(load_config(model), prefix)
+            assert [(n, v) for n, v, _ in rows[prefix] if n not in set_here] == [r for r in real if r[0] not in set_here]
+            assert [n for n, _, _ in rows[prefix]] == [n for n, _ in real], (model, prefix)

@@ -111,3 +111,16 @@ def test_every_generator_family_exports_to_onnx(preset, resolution, tmp_path):
                                            providers=["CPUExecutionProvider"])
     (images,) = session.run(["images"], {"z": z.numpy()})
     assert torch.allclose(torch.from_numpy(images), expected, atol=1e-4, rtol=0)
+
+
+@pytest.mark.skipif(not HAS_ONNX, reason="the export extra (onnx, onnxscript, onnxruntime) is not installed")
+def test_onnx_export_prints_only_its_own_line(cdcgan_run, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "G.onnx"
+    result = subprocess.run([sys.executable, "-m", "gankit", "export", str(cdcgan_run), "--format", "onnx", "--out", str(out)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # no torch.onnx log lines (torchvision ops skipped), no FutureWarnings
+    assert result.stdout == f"wrote {out} (onnx; inputs z [N, 8], c [N, 10] one-hot; output images)\n"

@@ -7,7 +7,7 @@ from PIL import Image
 from gankit.config import load_config
 from gankit.errors import GankitError
 from gankit.models import build_models, resolve_model_options
-from gankit.tools import interpolation_frames, level_slice, mix_grid, slerp, truncation_grid
+from gankit.tools import interpolation_frames, level_slice, level_text, mix_grid, slerp, truncation_grid
 from gankit.training import Trainer
 from tests.conftest import TINY, run_cli as _run, tiny_config, tiny_images
 
@@ -35,6 +35,12 @@ def test_levels_are_thirds_of_num_ws():
     assert [level_slice(lv, 8) for lv in ("coarse", "middle", "fine")] == [slice(0, 3), slice(3, 5), slice(5, 8)]
     with pytest.raises(GankitError, match="levels"):
         level_slice("all", 8)
+
+
+def test_level_text_names_the_w_layers():
+    assert level_text("coarse", 18) == "coarse styles = ws 0-5 of 0-17"
+    assert level_text("middle", 8) == "middle styles = ws 3-4 of 0-7"
+    assert level_text("middle", 2) == "middle styles = no w layer (this generator has only 2)"
 
 
 def test_mix_grid_cells_use_b_styles_at_the_level():
@@ -74,6 +80,7 @@ def test_cli_mix_interpolate_and_truncation(monkeypatch, capsys, runs, tmp_path)
     sg2 = runs / "stylegan2"
     code, out, err = _run(monkeypatch, capsys, "mix", sg2, "--rows", 2, "--cols", 3, "--levels", "fine", "--out", tmp_path / "mix.png")
     assert code == 0, err
+    assert "fine styles = ws 3 of 0-3" in out and "slice(" not in out  # 8x8 stylegan2: num_ws = 4
     assert Image.open(tmp_path / "mix.png").size == (4 * 64 + 5 * 2 * 8, 3 * 64 + 4 * 2 * 8)  # (cols+1)×(rows+1) tiles, ×8
     code, out, err = _run(monkeypatch, capsys, "interpolate", sg2, "--space", "w", "--frames", 5, "--out", tmp_path / "walk.gif")
     assert code == 0, err
@@ -82,8 +89,10 @@ def test_cli_mix_interpolate_and_truncation(monkeypatch, capsys, runs, tmp_path)
     assert code == 0, err
     code, out, err = _run(monkeypatch, capsys, "sample", sg2, "-n", 3, "--truncation-sweep", "1,0.7,0.5,0.3",
                           "--out", tmp_path / "sweep.png")
-    assert code == 0 and "psi = 1, 0.7, 0.5, 0.3" in out, err
-    assert Image.open(tmp_path / "sweep.png").size[1] == 4 * 64 + 5 * 2 * 8  # one row per psi
+    assert code == 0 and "ψ = 1, ψ = 0.7, ψ = 0.5, ψ = 0.3" in out, err
+    sweep = Image.open(tmp_path / "sweep.png")
+    assert sweep.size[1] == 4 * 64 + 5 * 2 * 8  # one row per psi
+    assert sweep.size[0] > 3 * 64 + 4 * 2 * 8 + 20  # and a margin of ψ labels on the left
 
 
 def test_cli_tools_on_a_generator_without_mapping(monkeypatch, capsys, runs, tmp_path):
@@ -94,3 +103,4 @@ def test_cli_tools_on_a_generator_without_mapping(monkeypatch, capsys, runs, tmp
                  ["sample", dcgan, "--truncation-sweep", "1,0.5"]):
         code, out, err = _run(monkeypatch, capsys, *args, "--out", tmp_path / "x.png")
         assert code == 2 and "mapping network" in err, (args, err)
+

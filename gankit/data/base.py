@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
@@ -20,6 +20,8 @@ class ImageDataset:
     labels: torch.Tensor | None  # int64 [N], None when unlabelled
     num_classes: int  # 0 when unlabelled
     class_names: list[str] | None = None
+    origin: str = ""  # where the images came from, e.g. "image folder /abs/pets" ("" for registered datasets)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why) left out while loading
     kind: ClassVar[str] = "image"
 
     @property
@@ -34,6 +36,20 @@ class ImageDataset:
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+    def describe(self) -> str:
+        """One line: images, size and channels, classes with names, files skipped and why."""
+        colour = "RGB" if self.channels == 3 else "grey"
+        text = f"{self.name}: {len(self):,} images, {self.resolution}x{self.resolution} {colour}"
+        if self.num_classes:
+            names = self.class_names or [str(k) for k in range(self.num_classes)]
+            shown = ", ".join(names[:10]) + (f", ... ({len(names) - 10} more)" if len(names) > 10 else "")
+            text += f", {self.num_classes} classes ({shown})"
+        else:
+            text += ", unlabelled"
+        if self.origin:
+            text += f"; {self.origin}"
+        return text + (f"; {describe_skipped(self.skipped)}" if self.skipped else "")
 
     def to(self, device: torch.device | str) -> ImageDataset:
         """Move pixels and labels to `device` in place; returns self."""
@@ -65,6 +81,10 @@ class ToyDistribution:
         """Dimension D of a sample."""
         return int(self.means.shape[1])
 
+    def describe(self) -> str:
+        """One line: the mixture's name, modes and dimension."""
+        return f"{self.name}: Gaussian mixture of {self.means.shape[0]} modes in {self.dim}-D"
+
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """float32 [n, D] drawn with `generator` only (on the generator's device)."""
         device = self.means.device
@@ -84,6 +104,16 @@ class ToyDistribution:
         """Move the mixture parameters to `device` in place; returns self."""
         self.means, self.stds, self.weights = (t.to(device) for t in (self.means, self.stds, self.weights))
         return self
+
+
+def describe_skipped(skipped: list[tuple[str, str]]) -> str:
+    """'skipped 3 files (2 not an image (.txt), 1 unreadable)': counts per reason (the text before any ':')."""
+    reasons: dict[str, int] = {}
+    for _, why in skipped:
+        reason = why.split(":", 1)[0]
+        reasons[reason] = reasons.get(reason, 0) + 1
+    parts = ", ".join(f"{count} {why}" for why, count in sorted(reasons.items(), key=lambda kv: -kv[1]))
+    return f"skipped {len(skipped)} file{'s' if len(skipped) != 1 else ''} ({parts})"
 
 
 def random_xflip(x: torch.Tensor, generator: torch.Generator, shard: slice = slice(None),

@@ -15,6 +15,7 @@ from torch import nn
 
 from gankit.config import RegConfig
 from gankit.errors import GankitError
+from gankit.nn.draws import Source, per_sample
 
 Tensor = torch.Tensor
 
@@ -29,16 +30,16 @@ class DBatch:
     c_real: Tensor | None  # one-hot [N, c_dim]
     c_fake: Tensor | None
     real_logits: Tensor | None  # [N], from the main D pass (None in a lazy phase)
-    noise: torch.Generator  # the trainer's noise generator (CPU)
+    noise: Source  # the trainer's SampleDraws on its noise stream (or a CPU generator)
 
 
 def _per_sample(u: Tensor, like: Tensor) -> Tensor:
     return u.view(-1, *([1] * (like.dim() - 1)))
 
 
-def gradient_penalty(D: nn.Module, reals: Tensor, fakes: Tensor, c: Tensor | None, noise: torch.Generator) -> Tensor:
+def gradient_penalty(D: nn.Module, reals: Tensor, fakes: Tensor, c: Tensor | None, noise: Source) -> Tensor:
     """E[(|grad D(x_hat)|_2 - 1)^2] with x_hat = x + u(G(z) - x), u ~ U(0,1) per sample (Gulrajani 2017)."""
-    u = torch.rand(reals.shape[0], generator=noise).to(reals.device, reals.dtype)
+    u = per_sample(noise, reals.shape[0], lambda lead, g: torch.rand(*lead, generator=g)).to(reals.device, reals.dtype)
     x_hat = (reals + _per_sample(u, reals) * (fakes - reals)).detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(D(x_hat, c).sum(), x_hat, create_graph=True)
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
@@ -84,16 +85,18 @@ class GBatch:
     G: nn.Module  # a style-based generator (mapping, synthesis, training_styles, pl_mean buffer)
     z: Tensor  # [B, z_dim]
     c: Tensor | None  # one-hot [B, c_dim]
-    noise: torch.Generator  # the trainer's noise generator (CPU)
+    noise: Source  # the trainer's SampleDraws on its noise stream (or a CPU generator)
+    world: int = 1  # processes sharing the batch: the mean path length is taken over all of them
 
 
-def path_lengths(G: nn.Module, z: Tensor, c: Tensor | None, noise: torch.Generator) -> Tensor:
+def path_lengths(G: nn.Module, z: Tensor, c: Tensor | None, noise: Source) -> Tensor:
     """|J_wᵀ y| per sample [B] with y ~ N(0, I)/√(H·W): √(mean over ws layers of Σ_dims g²), g = ∇_ws Σ G(ws)·y."""
     if not hasattr(G, "training_styles"):
         raise GankitError("reg.pl (path length) needs a style-based generator (stylegan, stylegan2); set reg.pl.weight=0")
     ws = G.training_styles(z, c)  # [B, num_ws, w_dim] (with style mixing, as in training)
     images = G.synthesis(ws)  # [B, C, H, W]
-    y = torch.randn(images.shape, generator=noise).to(images.device, images.dtype) / math.sqrt(images.shape[2] * images.shape[3])
+    y = per_sample(noise, images.shape[0], lambda lead, g: torch.randn(*lead, *images.shape[1:], generator=g))
+    y = y.to(images.device, images.dtype) / math.sqrt(images.shape[2] * images.shape[3])  # [B, C, H, W]
     (grad,) = torch.autograd.grad((images * y).sum(), ws, create_graph=True)
     return grad.square().sum(2).mean(1).sqrt()
 
@@ -107,9 +110,32 @@ class PathLengthRegularizer(Regularizer):
 
     def __call__(self, batch: GBatch) -> Tensor:  # type: ignore[override]
         lengths = path_lengths(batch.G, batch.z, batch.c, batch.noise)  # [B]
-        mean = batch.G.pl_mean.lerp(lengths.mean().to(batch.G.pl_mean.dtype), self.decay)  # differentiable, as in ADA
+        mean = batch.G.pl_mean.lerp(global_mean(lengths, batch.world).to(batch.G.pl_mean.dtype), self.decay)  # differentiable, as in ADA
         batch.G.pl_mean.copy_(mean.detach())
         return self.weight * (lengths - mean).square().mean()
+
+
+class _SumOverProcesses(torch.autograd.Function):
+    """all_reduce(SUM) and its adjoint: each process's input gets the sum of every process's output gradient."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        x = x.clone()
+        torch.distributed.all_reduce(x)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        grad = grad.clone()
+        torch.distributed.all_reduce(grad)
+        return grad
+
+
+def global_mean(x: Tensor, world: int) -> Tensor:
+    """x.mean() over the samples of every process (differentiably), so `a` does not depend on the world size."""
+    if world == 1:
+        return x.mean()
+    return _SumOverProcesses.apply(x.mean() / world)
 
 
 def build_regularizers(cfg: RegConfig) -> list[Regularizer]:

@@ -16,10 +16,44 @@ def is_run(path: Path) -> bool:
 
 
 def default_metrics(kind: str, conditional: bool) -> str:
-    """What `gankit eval` measures when --metrics is not given."""
+    """What `gankit eval` measures when --metrics is not given (`conditional`: the extractor classifies the
+    samples' classes, so label accuracy applies)."""
     if kind == "vector":
         return "modes"
     return "fid,kid,is,pr,dc" + (",acc" if conditional else "")
+
+
+SHIPPED_SIZES = (28, 32)  # Fashion-MNIST's 28x28, and 32x32 (padded) as the presets train it
+
+
+def fmnist_misfit(extractor, source, shipped: bool) -> str:
+    """What makes the fmnist-cnn evaluator unfit for these samples ('' when it fits): channels, and for the
+    shipped Fashion-MNIST weights also the image size and the class count."""
+    problems = []
+    if source.channels != extractor.in_channels:
+        problems.append("RGB" if source.channels == 3 else "grey")
+    if shipped and source.resolution not in SHIPPED_SIZES:
+        problems.append(f"{source.resolution}x{source.resolution}")
+    if shipped and source.num_classes and source.num_classes != extractor.num_classes:
+        problems.append(f"{source.num_classes}-class")
+    return " ".join(problems)
+
+
+def check_evaluator(ctx, data: str) -> None:
+    """Refuse, in one line, to score images with an fmnist-cnn evaluator made for other data."""
+    if ctx.source.kind != "image" or ctx.extractor_name != "fmnist-cnn":
+        return
+    if ctx.metrics and not any(metric.reference for metric in ctx.metrics):
+        return  # e.g. equivariance metrics: no features involved
+    extractor = ctx.extractor
+    misfit = fmnist_misfit(extractor, ctx.source, shipped=ctx.weights is None)
+    if misfit:
+        made_for = (f"{extractor.metadata.get('dataset', '?')}: {'grey' if extractor.in_channels == 1 else 'RGB'}"
+                    + (", 28x28" if ctx.weights is None else "") + f", {extractor.num_classes} classes")
+        raise GankitError(
+            f"the fmnist-cnn evaluator ({made_for}) does not fit {misfit} images; train one on this data "
+            f"(gankit evaluator train --data {data} --out evaluator.safetensors, then --weights evaluator.safetensors) "
+            "or use --extractor effnet-lite0")
 
 
 def eval_command(
@@ -60,10 +94,13 @@ def eval_command(
         seed = 0 if seed is None else seed
     else:
         raise GankitError(f"no run, checkpoint or image folder at {run}")
-    chosen = parse_metrics(metrics or default_metrics(source.kind, source.num_classes > 0))
-    ctx = EvalContext(source, data, chosen, split=split, extractor_name=extractor,
+    ctx = EvalContext(source, data, parse_metrics(metrics) if metrics else [], split=split, extractor_name=extractor,
                       weights=None if weights is None else str(weights), seed=seed, batch_size=batch_size,
                       device=torch_device, progress=not quiet, use_cache=not no_cache)
+    check_evaluator(ctx, data)
+    if not metrics:
+        classifies = source.kind == "image" and source.num_classes > 0 and ctx.extractor.num_classes == source.num_classes
+        ctx.metrics = parse_metrics(default_metrics(source.kind, classifies))
     report = evaluate(ctx, n)
     typer.echo(format_report(report))
     if json_out is not None:

@@ -36,6 +36,7 @@ from torch.nn import functional as F
 
 from gankit.errors import GankitError
 from gankit.models.base import Discriminator, DOptions, Generator, GOptions, ModelFamily, copy_shape, image_output
+from gankit.nn.draws import Source, per_sample, shared_generator
 from gankit.nn.layers import EqualizedConv2d, EqualizedLinear, MinibatchStdDev
 from gankit.nn.modulated import blur2d, downsample2d, layer_noise, make_filter, upfirdn2d
 from gankit.registry import MODELS
@@ -102,12 +103,13 @@ class StyleGenerator(Generator):
         super().__init__()
         copy_shape(self, opts)
         self.w_dim, self.mixing_prob = opts.w_dim, opts.mixing_prob
-        self.noise_generator: torch.Generator | None = None  # see set_noise_generator
+        self.noise_generator: Source = None  # see set_noise_generator
         # Path-length mean `a` of StyleGAN2's regularizer: a buffer, so checkpoints carry it.
         self.register_buffer("pl_mean", torch.zeros([]))
 
-    def set_noise_generator(self, generator: torch.Generator | None) -> None:
-        """Draw mixing decisions, second latents and noise inputs from `generator` (the trainer's `noise` stream)."""
+    def set_noise_generator(self, generator: Source) -> None:
+        """Draw mixing decisions, second latents and noise inputs from `generator` (the trainer's SampleDraws
+        on its `noise` stream, which keys per-sample draws by global index)."""
         self.noise_generator = generator
         self.synthesis.generator = generator
 
@@ -122,12 +124,13 @@ class StyleGenerator(Generator):
     def training_styles(self, z: Tensor, c: Tensor | None = None) -> Tensor:
         """ws for a training step: w̄ updated, and with probability `mixing_prob` a second z's ws from a crossover on."""
         ws = self.mapping(z, c, update_w_avg=True)  # [N, num_ws, w_dim]
-        gen = self.noise_generator
         if self.mixing_prob <= 0 or self.num_ws < 2:
             return ws
+        gen = shared_generator(self.noise_generator)  # one decision and crossover for the whole global batch
         mix = torch.rand([], generator=gen).item() < self.mixing_prob
         cutoff = int(torch.randint(1, self.num_ws, [], generator=gen))
-        z2 = torch.randn(z.shape, generator=gen).to(z.device, z.dtype)
+        z2 = per_sample(self.noise_generator, z.shape[0], lambda lead, g: torch.randn(*lead, *z.shape[1:], generator=g))
+        z2 = z2.to(z.device, z.dtype)  # [N, z_dim], keyed by global sample index
         if not mix:
             return ws
         ws2 = self.mapping(z2, c, update_w_avg=False)
@@ -180,7 +183,7 @@ class StyleEpilogue(nn.Module):
         self.style = EqualizedLinear(w_dim, 2 * channels)  # gain 1, bias 0
         self.register_buffer("noise_const", torch.randn(resolution, resolution))
 
-    def forward(self, x: Tensor, w: Tensor, noise_mode: str, generator: torch.Generator | None) -> Tensor:
+    def forward(self, x: Tensor, w: Tensor, noise_mode: str, generator: Source) -> Tensor:
         if noise_mode != "none":
             x = x + layer_noise(x, self.noise_const, noise_mode, generator) * self.noise_weight[None, :, None, None]
         x = F.leaky_relu(x + self.bias[None, :, None, None], 0.2)
@@ -213,7 +216,7 @@ class StyleSynthesis(nn.Module):
             self.epilogues.append(StyleEpilogue(ch(r), opts.w_dim, r))
         self.to_rgb = EqualizedConv2d(ch(opts.img_resolution), opts.img_channels, 1)
         self.register_buffer("blur_filter", make_filter([1, 2, 1]), persistent=False)
-        self.generator: torch.Generator | None = None
+        self.generator: Source = None
 
     def forward(self, ws: Tensor, noise_mode: str = "random") -> Tensor:
         gen = self.generator
@@ -282,7 +285,8 @@ def _clamp(x: Tensor, value: float | None) -> Tensor:
 
 
 class ResidualBlock(nn.Module):
-    """StyleGAN2 D block: y = skip₁ₓ₁(down₂ x)·√½; x = conv3×3 -> conv3×3 down₂ (·√½); out = y + x."""
+    """StyleGAN2 D block: y = skip₁ₓ₁(down₂ x)·√½; x = conv3×3 -> conv3×3 down₂ (·√½); out = y + x.
+    As in NVIDIA's Conv2dLayer, a layer's gain scales its clamp too: the second conv clamps at ±conv_clamp·√½."""
 
     def __init__(self, in_channels: int, out_channels: int, conv_clamp: float | None = None) -> None:
         super().__init__()
@@ -294,7 +298,7 @@ class ResidualBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:  # [N, I, H, W] -> [N, O, H/2, W/2]
         y = self.skip(x)
         x = _clamp(self.conv0(x), self.conv_clamp)
-        x = _clamp(self.conv1(x) * SQRT_HALF, self.conv_clamp)
+        x = _clamp(self.conv1(x) * SQRT_HALF, None if self.conv_clamp is None else self.conv_clamp * SQRT_HALF)
         return y + x
 
 

@@ -21,6 +21,7 @@ from gankit.errors import GankitError
 from gankit.models.base import ModelFamily
 from gankit.models.stylegan import (MappingNetwork, ResidualDiscriminator, StyleDOptions, StyleGenerator, StyleGOptions,
                                     channels_at, check_resolution)
+from gankit.nn.draws import Source
 from gankit.nn.fourier import SynthesisInput
 from gankit.nn.modulated import ModulatedConv2d, make_filter, upsample2d
 from gankit.registry import MODELS
@@ -66,7 +67,7 @@ class SynthesisBlock(nn.Module):
         self.register_buffer("resample_filter", make_filter([1, 3, 3, 1]), persistent=False)
 
     def forward(self, x: Tensor | None, img: Tensor | None, ws: Tensor, noise_mode: str,
-                generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+                generator: Source) -> tuple[Tensor, Tensor]:
         """ws [N, num_conv + 1, w_dim] -> (features [N, C, r, r], image [N, C_img, r, r])."""
         if self.first:
             x = self.const.expand(ws.shape[0], -1, -1, -1) if hasattr(self, "const") else self.input(ws[:, 0])
@@ -92,7 +93,7 @@ class StyleGAN2Synthesis(nn.Module):
             SynthesisBlock(ch(max(2 ** r // 2, 4)), ch(2 ** r), opts.w_dim, 2 ** r, opts.img_channels, opts.input,
                            opts.conv_clamp) for r in range(2, log2 + 1))
         self.num_ws = 2 * log2 - 2
-        self.generator: torch.Generator | None = None
+        self.generator: Source = None  # noise inputs draw from it (the trainer's SampleDraws)
 
     @property
     def input(self) -> SynthesisInput:

@@ -16,9 +16,10 @@ inputs, no skips, no style mixing in the official recipe (mixing_prob 0).
 subsampling (same sizes): the aliasing baseline that the equivariance tests and lab compare with.
 The mapping network (2 layers, w̄ β 0.998) and the discriminator are StyleGAN2's (models/stylegan.py).
 
-The input-gain EMA updates on every forward in training mode with β = 0.5^(N/20,000) for a batch
-of N, so "halves per 20k images" counts the images G renders; our trainer runs G in training mode
-in both phases (two batches per step), where SG3 updates it in the D phase only.
+The input-gain EMA updates on every forward in training mode with β = 0.5^(N·P/20,000) for a batch
+of N on each of P processes (`set_world`; SG3's train.py uses the global batch), so "halves per 20k
+images" counts the images G renders in the whole job, whatever the number of processes; our trainer
+runs G in training mode in both phases (two batches per step), where SG3 updates it in the D phase only.
 """
 from __future__ import annotations
 
@@ -147,6 +148,7 @@ class SynthesisLayer(nn.Module):
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, self.conv_kernel, self.conv_kernel))
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.register_buffer("magnitude_ema", torch.ones([]))
+        self.world = 1  # processes rendering their slice of each batch (StyleGAN3Generator.set_world)
         up_taps = filter_size * self.up if self.up > 1 and not is_torgb else 1
         down_taps = filter_size * self.down if self.down > 1 and not is_torgb else 1
         self.down_radial = radial and not is_critical
@@ -170,7 +172,7 @@ class SynthesisLayer(nn.Module):
     def forward(self, x: Tensor, w: Tensor) -> Tensor:
         """x [N, C_in, in_size, in_size], w [N, w_dim] -> [N, C_out, out_size, out_size]."""
         if self.training:  # track the input's mean square; the gain keeps conv inputs at unit magnitude
-            beta = 0.5 ** (x.shape[0] / self.magnitude_ema_nimg)
+            beta = 0.5 ** (x.shape[0] * self.world / self.magnitude_ema_nimg)  # the images of all processes
             self.magnitude_ema.copy_(x.detach().float().square().mean().lerp(self.magnitude_ema, beta))
         input_gain = self.magnitude_ema.rsqrt()
         styles = self.affine(w)  # [N, C_in]
@@ -242,9 +244,15 @@ class StyleGAN3Generator(StyleGenerator):
         self.mapping = MappingNetwork(opts.z_dim, opts.c_dim, opts.w_dim, self.synthesis.num_ws, opts.mapping_layers,
                                       opts.mapping_lr, opts.w_avg_beta, opts.truncation_cutoff)
 
+    def set_world(self, world: int) -> None:
+        """Train in `world` processes that each render a slice of every batch: the magnitude EMAs decay per global batch."""
+        for layer in self.synthesis.layers:
+            layer.world = world
 
-def recommended_r1_gamma(resolution: int, batch_size: int, gamma0: float = 0.002) -> float:
-    """The paper's rule γ = γ₀·R²/B (App. F.2; γ₀ searched over 0.0002–0.005; FFHQ 1024 uses 0.001 → 32.8)."""
+
+def recommended_r1_gamma(resolution: int, batch_size: int, gamma0: float = 0.001) -> float:
+    """The paper's rule γ = γ₀·R²/B (App. F.2, γ₀ searched over 0.0002–0.005). γ₀ = 0.001 is what its configs
+    imply: FFHQ 1024 at batch 32 → 32.8 (Fig. 16), and SG3's docs/configs.md 0.5/2/8/32 at 128–1024 px."""
     return gamma0 * resolution ** 2 / batch_size
 
 

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from gankit.nn.draws import Source, per_sample
 from gankit.nn.filters import upfirdn2d
 from gankit.nn.layers import EqualizedLinear, lrelu_agc
 
@@ -108,7 +109,7 @@ class ModulatedConv2d(nn.Module):
             self.register_buffer("noise_const", torch.randn(resolution, resolution))
             self.noise_strength = nn.Parameter(torch.zeros([]))
 
-    def forward(self, x: Tensor, w: Tensor, noise_mode: str = "random", generator: torch.Generator | None = None) -> Tensor:
+    def forward(self, x: Tensor, w: Tensor, noise_mode: str = "random", generator: Source = None) -> Tensor:
         """x [N, I, H, W], w [N, w_dim] -> [N, O, H·up, W·up]."""
         styles = self.affine(w) * self.style_gain  # [N, I]
         x = modulated_conv2d(x, self.weight, styles, self.demodulate, self.up, self.resample_filter)
@@ -123,8 +124,9 @@ class ModulatedConv2d(nn.Module):
         return f"in={self.in_channels}, out={self.out_channels}, up={self.up}, demodulate={self.demodulate}"
 
 
-def layer_noise(x: Tensor, const: Tensor, noise_mode: str, generator: torch.Generator | None) -> Tensor:
-    """Per-pixel noise [N, 1, H, W]: fresh N(0,1) draws ('random', from `generator` when given) or the layer's constant."""
+def layer_noise(x: Tensor, const: Tensor, noise_mode: str, generator: Source) -> Tensor:
+    """Per-pixel noise [N, 1, H, W]: fresh N(0,1) draws ('random', from `generator` when given, keyed by
+    global sample index for a SampleDraws) or the layer's constant."""
     n, _, h, w = x.shape
     if noise_mode == "const":
         return const.to(x.dtype)[None, None]
@@ -132,4 +134,5 @@ def layer_noise(x: Tensor, const: Tensor, noise_mode: str, generator: torch.Gene
         raise ValueError(f"noise_mode must be random, const or none, got {noise_mode!r}")
     if generator is None:
         return torch.randn(n, 1, h, w, device=x.device, dtype=x.dtype)
-    return torch.randn(n, 1, h, w, generator=generator).to(x.device, x.dtype)
+    noise = per_sample(generator, n, lambda lead, g: torch.randn(*lead, 1, h, w, generator=g))
+    return noise.to(x.device, x.dtype)

@@ -2,9 +2,11 @@
 
 Layout (GUIDE §4): `checkpoints/<step:08d>/` holding `model.safetensors` (prefixes `G.`, `D.`,
 `G_ema.`, buffers included), `state.pt` (optimizers, counters, RNG tensors), `config.yaml` and
-`manifest.json` (format version, gankit version, sha256 of each file). A checkpoint is written
-in a temporary folder and renamed into place; `checkpoints/latest` names the newest complete
-one; a corrupt checkpoint is reported by file and skipped in favour of the previous good one.
+`manifest.json` (format version, gankit version, sha256 of each file, the step and image count it
+holds). A checkpoint is written in a temporary folder, renamed into place and the folder fsynced;
+`checkpoints/latest` names the newest complete one; a corrupt checkpoint is reported by file and
+skipped in favour of the previous good one. Checkpoints are ordered by the images and steps they
+hold, not by name, and pruning never deletes the one just written.
 """
 from __future__ import annotations
 
@@ -50,10 +52,20 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _fsync_dir(path: Path) -> None:
+    """Make the folder's entries (a rename into it) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(text)
     os.replace(tmp, path)
+    _fsync_dir(path.parent)
 
 
 def model_tensors(models: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
@@ -93,12 +105,15 @@ def save_checkpoint(run_dir: Path, name: str, models: dict[str, nn.Module], stat
     save_file(model_tensors(models), str(tmp / "model.safetensors"))
     torch.save(state, tmp / "state.pt")
     (tmp / "config.yaml").write_text(config_yaml)
+    counters = state.get("counters", {})
     manifest = {"format_version": FORMAT_VERSION, "gankit_version": __version__,
-                "sha256": {f: _sha256(tmp / f) for f in FILES}}
+                "sha256": {f: _sha256(tmp / f) for f in FILES},
+                "progress": {"cur_nimg": int(counters.get("cur_nimg", 0)), "step": int(counters.get("step", 0))}}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
     for f in tmp.iterdir():
         with open(f, "rb") as fh:
             os.fsync(fh.fileno())
+    _fsync_dir(tmp)
     final = root / name
     if final.exists():
         old = root / f".old-{name}-{os.getpid()}"
@@ -107,18 +122,36 @@ def save_checkpoint(run_dir: Path, name: str, models: dict[str, nn.Module], stat
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, final)
+    _fsync_dir(root)
     _write_text_atomic(root / "latest", name + "\n")
-    for stale in list_checkpoints(run_dir)[:-keep]:
+    others = [p for p in list_checkpoints(run_dir) if p != final]  # oldest first, by what they hold
+    for stale in others[:max(len(others) - (keep - 1), 0)]:
         shutil.rmtree(stale, ignore_errors=True)
     return final
 
 
+def checkpoint_progress(path: Path) -> tuple[int, int]:
+    """(images shown to D, generator steps) that a checkpoint holds: from its manifest, else (older
+    checkpoints) its state.pt; (-1, -1) when neither can be read."""
+    try:
+        progress = json.loads((Path(path) / "manifest.json").read_text())["progress"]
+        return int(progress["cur_nimg"]), int(progress["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        counters = torch.load(Path(path) / "state.pt", map_location="cpu", weights_only=True)["counters"]
+        return int(counters["cur_nimg"]), int(counters["step"])
+    except Exception:  # a missing or corrupt state.pt: order it first (resolve_checkpoint reports it)
+        return -1, -1
+
+
 def list_checkpoints(run_dir: Path) -> list[Path]:
-    """Complete-looking checkpoint folders of a run, oldest first."""
+    """Complete-looking checkpoint folders of a run, oldest first by the images and steps they hold (then name)."""
     root = Path(run_dir) / "checkpoints"
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "manifest.json").exists())
+    found = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "manifest.json").exists()]
+    return sorted(found, key=lambda p: (checkpoint_progress(p), p.name))
 
 
 def verify_checkpoint(path: Path) -> None:

@@ -10,7 +10,8 @@ How the pieces fit (GUIDE §4):
   The phases switch `requires_grad_` on whole networks, so a backward reaches all of a network's
   parameters or none of them and DDP needs no `find_unused_parameters`. A lazy penalty (R1 every
   k steps) does not reach every parameter (D's last bias does not change grad_x D): `reach_all`
-  adds 0 x each parameter so every DDP hook fires. ProGAN (a `lod` buffer: stages above the
+  adds 0 x each parameter, so every DDP hook fires and every parameter takes its optimizer step
+  (SG2-ADA's `real_logits * 0`) whatever the number of processes. ProGAN (a `lod` buffer: stages above the
   current one take no part) is wrapped with `find_unused_parameters=True`.
 - Gradient accumulation (`batch_gpu`): each D or G step runs `rounds` forward/backward pairs on
   micro-batches, under `no_sync` in all but the last, then one optimizer step.
@@ -131,11 +132,6 @@ def wrap(t: "Trainer") -> None:
         setattr(t, f"{name}_train", DDP(module, device_ids=device_ids, find_unused_parameters=growing))
 
 
-def is_ddp(module: nn.Module) -> bool:
-    """True for a DDP wrapper (also inside torch.compile's wrapper)."""
-    return isinstance(getattr(module, "_orig_mod", module), DDP)
-
-
 def grad_sync(module: nn.Module, last_round: bool) -> contextlib.AbstractContextManager:
     """`no_sync()` on accumulation rounds before the last, so gradients are all-reduced once per step."""
     inner = getattr(module, "_orig_mod", module)
@@ -144,10 +140,9 @@ def grad_sync(module: nn.Module, last_round: bool) -> contextlib.AbstractContext
     return inner.no_sync()
 
 
-def reach_all(loss: torch.Tensor, wrapper: nn.Module, module: nn.Module) -> torch.Tensor:
-    """loss + 0 x every parameter when `wrapper` is DDP, so a penalty that misses some still fires every hook."""
-    if not is_ddp(wrapper):
-        return loss
+def reach_all(loss: torch.Tensor, module: nn.Module) -> torch.Tensor:
+    """loss + 0 x every parameter: a penalty that misses some still fires every DDP hook, and every
+    parameter takes the same optimizer step with one process as with several."""
     return loss + sum(p.reshape(-1)[0] for p in module.parameters() if p.requires_grad) * 0.0
 
 

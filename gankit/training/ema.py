@@ -1,4 +1,9 @@
-"""Exponential moving average of G with a half-life in images (StyleGAN's G_ema)."""
+"""Exponential moving average of G with a half-life in images (StyleGAN's G_ema).
+
+One clock for the half-life and its ramp-up: the run's image clock `cur_nimg` (real images shown to
+D, so a step advances it by n_critic × batch), the clock of `kimg`, logs and checkpoints. With
+n_critic = 1 it is the images of G's steps, as in StyleGAN.
+"""
 from __future__ import annotations
 
 import copy
@@ -12,12 +17,13 @@ def make_ema(G: nn.Module) -> nn.Module:
     return copy.deepcopy(G).eval().requires_grad_(False)
 
 
-def ema_beta(batch_size: int, half_life_kimg: float, cur_nimg: int, rampup: float | None) -> float:
-    """beta = 0.5 ** (batch / half_life_images), with the half-life capped at cur_nimg*rampup."""
+def ema_beta(step_nimg: int, half_life_kimg: float, cur_nimg: int, rampup: float | None) -> float:
+    """beta = 0.5 ** (step_nimg / half_life_images), with the half-life capped at cur_nimg*rampup; `step_nimg`
+    is how far this step moved the clock `cur_nimg` (n_critic × batch)."""
     half_life = half_life_kimg * 1000
     if rampup is not None:
         half_life = min(half_life, cur_nimg * rampup)
-    return 0.5 ** (batch_size / max(half_life, 1e-8))
+    return 0.5 ** (step_nimg / max(half_life, 1e-8))
 
 
 @torch.no_grad()

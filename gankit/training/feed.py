@@ -6,11 +6,12 @@ the data seen does not depend on the world size. Vector (toy) data is sampled fr
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import torch
 
-from gankit.data import random_xflip
+from gankit.data import load_dataset, random_xflip, resolve_data_spec
 from gankit.errors import GankitError
 
 
@@ -56,3 +57,31 @@ class DataFeeder:
 
     def load_state_dict(self, state: dict) -> None:
         self.perm, self.pos, self.epoch = state["perm"].clone(), int(state["pos"]), int(state["epoch"])
+
+
+def load_training_data(cfg):
+    """The dataset `cfg.data` names; a path is first made absolute in cfg (resume and eval work from anywhere)."""
+    cfg.data = resolve_data_spec(cfg.data)
+    return load_dataset(cfg.data, resolution=cfg.resolution, channels=cfg.channels, skip_bad=cfg.skip_bad)
+
+
+def check_batch_fits(data, cfg) -> None:
+    """Refuse image data with fewer images than the largest batch (before a run folder is made)."""
+    if data.kind != "image":
+        return
+    largest = max([cfg.batch_size, *cfg.growth.batch_sizes.values()])
+    if largest > len(data):
+        raise GankitError(f"batch_size {largest} is larger than the {len(data)} images of {data.name}; "
+                          f"use batch_size={len(data)} or less, or add images")
+
+
+def write_data_record(run_dir: Path, data) -> None:
+    """Save what the run's data holds beside its config: classes.json (labelled data), skipped.txt (files left out)."""
+    from gankit.runs.classes import save_class_map
+
+    if getattr(data, "num_classes", 0) and getattr(data, "class_names", None):
+        save_class_map(run_dir, data.class_names, data.name)
+    if getattr(data, "skipped", None):
+        lines = [f"{name}\t{why}" for name, why in data.skipped]
+        header = f"# files of {data.name} left out while loading ({data.origin}): file<TAB>why\n"
+        (run_dir / "skipped.txt").write_text(header + "\n".join(lines) + "\n")

@@ -77,14 +77,20 @@ class WeightClipHook(Hook):
 
 
 class EmaHook(Hook):
-    """G_ema <- EMA of G after every step, half-life in images (ramp-up optional)."""
+    """G_ema <- EMA of G after every step; half-life and ramp-up both on the image clock cur_nimg (training/ema.py)."""
 
     name = "ema"
 
+    def __init__(self) -> None:
+        self._nimg_before = 0
+
+    def before_step(self, t: "Trainer") -> None:
+        self._nimg_before = t.state.cur_nimg
+
     def after_step(self, t: "Trainer") -> None:
+        step_nimg = t.state.cur_nimg - self._nimg_before  # n_critic × batch
         half_life = ema_half_life_kimg(t.cfg.ema.kimg, t.cfg.schedule.kimg, t.cfg.schedule.ema_rampup, t.state.cur_nimg)
-        beta = ema_beta(t.batch_size, half_life, t.state.cur_nimg, t.cfg.ema.rampup)
-        update_ema(t.G_ema, t.G, beta)
+        update_ema(t.G_ema, t.G, ema_beta(step_nimg, half_life, t.state.cur_nimg, t.cfg.ema.rampup))
 
 
 def sample_generator(t: "Trainer"):
@@ -126,7 +132,8 @@ class SampleHook(IntervalHook):
             path.parent.mkdir(parents=True, exist_ok=True)
             np.save(path.with_suffix(".npy"), samples.numpy())
             reference = t.data.sample(max(self.n, 1000), torch.Generator().manual_seed(t.cfg.seed))
-            save_scatter(samples, path.with_suffix(".png"), reference=reference, title=f"step {t.state.step}")
+            save_scatter(samples, path.with_suffix(".png"), reference=reference, modes=t.data.means,
+                         title=f"{t.cfg.model} on {t.data.name}, step {t.state.step}")
         else:
             save_image_grid(samples, path.with_suffix(".png"), scale=max(1, 64 // samples.shape[-1]))
 

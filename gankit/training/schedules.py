@@ -10,9 +10,10 @@ kimg shown so far, phase = ⌊k/P⌋ and
 so each phase first stabilizes the current resolution for `stage_kimg`, then fades the next one in
 for `fade_kimg` (the code default order; the paper's App. A.1 is the same order at 800/800 kimg).
 `GrowthHook` sets `lod` on G, D and G_ema before every step (the official code re-evaluates it every
-4 minibatches), sets the batch size of the current resolution, resets both optimizers' state when
-⌊lod⌋ or ⌈lod⌉ changes (PG@train.py `reset_opt_for_new_lod`), and blends the real images with
-`fade_reals`. Since lod follows from `cur_nimg`, a run resumed in the middle of a fade continues
+4 minibatches), sets the batch size of the current resolution (the trainer splits each batch into
+`batch_gpu` micro-batches afresh; a batch they do not divide is refused at the start), resets both
+optimizers' state when ⌊lod⌋ or ⌈lod⌉ changes (PG@train.py `reset_opt_for_new_lod`), and blends
+the real images with `fade_reals`. Since lod follows from `cur_nimg`, a run resumed in the middle of a fade continues
 with the same alpha.
 """
 from __future__ import annotations
@@ -26,6 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from gankit.errors import GankitError
+from gankit.training.distributed import accumulation_rounds
 from gankit.training.hooks import Hook
 
 if TYPE_CHECKING:
@@ -119,6 +121,11 @@ class GrowthHook(Hook):
             raise GankitError(f"growth needs powers of two 4 <= growth.start_resolution ({start}) <= resolution ({final})")
         self.schedule = GrowthSchedule(final, start, self.cfg.stage_kimg, self.cfg.fade_kimg,
                                        dict(self.cfg.batch_sizes), self.default_batch)
+        for resolution, batch in self.schedule.batch_sizes.items():  # the trainer splits each into batch_gpu rounds
+            try:
+                accumulation_rounds(int(batch), t.world, t.cfg.batch_gpu)
+            except GankitError as err:
+                raise GankitError(f"growth.batch_sizes[{resolution}]: {err}") from None
         t.feeder.transform = lambda x: fade_reals(x, float(t.G.lod))
 
     def before_step(self, t: "Trainer") -> None:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from gankit.registry import DATASETS
 from gankit.training.distributed import describe_processes
 from gankit.training.eval_hook import summary_lines
 from gankit.training.hooks import Hook
@@ -32,9 +33,13 @@ class SummaryHook(Hook):
         speeds = [r["img_per_s"] for r in records if r.get("img_per_s")]
         last = records[-1] if records else {}
         cfg = t.cfg
+        recipe = cfg.description if cfg.data in DATASETS else (
+            f"Recipe of the preset (its text names the dataset it was written for; this run trained on "
+            f"{t.data.name}): {cfg.description}")
         lines = [
-            f"# gankit run: {cfg.model} on {cfg.data}", "",
-            cfg.description, "",
+            f"# gankit run: {cfg.model} on {t.data.name}", "",
+            f"- data: {t.data.describe() if hasattr(t.data, 'describe') else t.data.name}", "",
+            recipe, "",
             f"- steps: {t.state.step} generator steps, {t.state.cur_nimg / 1000:.1f} kimg shown to D",
             f"- training time: {t.elapsed():.1f} s; median speed {np.median(speeds) if speeds else float('nan'):.1f} images/s",
             f"- loss: {cfg.loss}, n_critic {cfg.n_critic}, batch {cfg.batch_size}, seed {cfg.seed}",
@@ -45,7 +50,8 @@ class SummaryHook(Hook):
         ]
         lines += summary_lines(t.run_dir / "metrics.jsonl")
         if samples:
-            lines += [f"![samples](samples/{samples[-1].name})", ""]
+            caption = f"samples of {cfg.model} trained on {t.data.name}, step {int(samples[-1].stem)}"
+            lines += [f"![{caption}](samples/{samples[-1].name})", "", f"*{caption}*", ""]
         if log.exists():
             lines += ["![losses](loss.png)", ""]
         (t.run_dir / "summary.md").write_text("\n".join(lines))

@@ -16,7 +16,6 @@ import torch
 from torch import nn
 
 from gankit.config import TrainConfig, load_config, to_yaml
-from gankit.data import load_dataset
 from gankit.errors import GankitError
 from gankit.losses import DBatch, build_regularizers, lazy_compensation
 from gankit.losses.regularizers import GBatch
@@ -29,7 +28,8 @@ from gankit.runs.rng import TrainingRNG
 from gankit.training import distributed, speed
 from gankit.training.ema import make_ema
 from gankit.nn.augment import install_diffaugment
-from gankit.training.feed import DataFeeder
+from gankit.nn.draws import SampleDraws
+from gankit.training.feed import DataFeeder, check_batch_fits, load_training_data, write_data_record
 from gankit.training.hooks import CheckpointHook, EmaHook, Hook, LogHook, ProgressHook, SampleHook, WeightClipHook
 from gankit.training.summary import SummaryHook
 
@@ -91,6 +91,17 @@ def build_optimizer(params, cfg, compensation: float = 1.0) -> torch.optim.Optim
     return torch.optim.SGD(params, lr=lr, weight_decay=cfg.weight_decay)
 
 
+def apply_hyperparameters(optimizer: torch.optim.Optimizer, cfg, compensation: float = 1.0) -> None:
+    """Set every param group's lr, betas, eps and weight decay as `build_optimizer` would (after loading a
+    state, which carries the old values); an lr schedule re-derives its start from the new lr."""
+    fresh = build_optimizer([torch.zeros(1, requires_grad=True)], cfg, compensation).param_groups[0]
+    for group in optimizer.param_groups:
+        group.pop("initial_lr", None)  # LrDecayHook's base lr, saved with the group: take the new one
+        for key in ("lr", "betas", "eps", "weight_decay"):  # the OptimConfig fields
+            if key in fresh and key in group:
+                group[key] = fresh[key]
+
+
 @dataclass
 class PhaseStats:
     """The scalars each phase reports, for logs and the progress bar. Values stay tensors until
@@ -125,22 +136,26 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.rank, self.world = distributed.rank_and_world(rank, world)  # default: the process group's
         self.device = pick_device(cfg.device)
-        self.data = data if data is not None else load_dataset(cfg.data, resolution=cfg.resolution, channels=cfg.channels)
+        self.data = data if data is not None else load_training_data(cfg)
+        check_batch_fits(self.data, cfg)
         resolve_model_options(cfg, self.data)
         if self.data.kind == "image":
             cfg.resolution, cfg.channels = self.data.resolution, self.data.channels
         torch.manual_seed(cfg.seed)
         self.rng = TrainingRNG(cfg.seed)
+        self.draws = SampleDraws(self.rng.noise)  # per-sample noise keyed by global index (gankit.nn.draws)
         G, D = build_models(cfg)
         self.G, self.D = G.to(self.device), D.to(self.device)
         self.G_ema = make_ema(self.G) if cfg.ema.kimg > 0 else None
         # The modules the phases call; distributed training swaps in DDP wrappers here.
         self.G_train: nn.Module = self.G
         self.D_train: nn.Module = self.D
-        if cfg.augment.diffaugment:  # D's input path, reals and fakes alike (draws from the data stream)
-            install_diffaugment(self.D, cfg.augment.diffaugment, self.rng.data)
-        if hasattr(self.G, "set_noise_generator"):  # style mixing and noise inputs draw from the saved noise stream
-            self.G.set_noise_generator(self.rng.noise)
+        if cfg.augment.diffaugment:  # D's input path, reals and fakes alike
+            install_diffaugment(self.D, cfg.augment.diffaugment, self.draws)
+        if hasattr(self.G, "set_noise_generator"):  # style mixing and noise inputs
+            self.G.set_noise_generator(self.draws)
+        if hasattr(self.G, "set_world"):  # StyleGAN3's magnitude EMAs count the global batch
+            self.G.set_world(self.world)
         self.loss = LOSSES.get(cfg.loss)
         if self.loss.relativistic and cfg.reuse_fakes:
             raise GankitError(f"loss={cfg.loss} pairs each fake with a fresh real image; it cannot reuse fakes (set reuse_fakes=false)")
@@ -158,7 +173,7 @@ class Trainer:
         self.hooks: list[Hook] = default_hooks(cfg) + list(hooks or [])
         self._reals: tuple[torch.Tensor, torch.Tensor | None] | None = None
         self._last_fakes: tuple[torch.Tensor, torch.Tensor | None] | None = None
-        self.accum = distributed.accumulation_rounds(cfg.batch_size, self.world, cfg.batch_gpu)
+        distributed.accumulation_rounds(cfg.batch_size, self.world, cfg.batch_gpu)  # a bad batch_gpu fails here
         self.amp = speed.Precision(cfg.speed.precision, self.device)
         speed.prepare_layout(self)  # channels-last, data on the GPU
         distributed.wrap(self)  # SyncBatchNorm, DDP in G_train / D_train
@@ -180,8 +195,15 @@ class Trainer:
         for name, model in self.models().items():
             ckpt.load_model(model, checkpoint.tensors, name, checkpoint.path)
         state = checkpoint.state
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
+        saved = checkpoint.config().optim
+        for name, optimizer in (("G", self.opt_G), ("D", self.opt_D)):
+            old, new = getattr(saved, name), getattr(self.cfg.optim, name)
+            if old.name != new.name:
+                raise GankitError(f"optim.{name}.name cannot change when resuming ({old.name} -> {new.name}): "
+                                  "its saved state would not fit; keep it or start a new run")
+            optimizer.load_state_dict(state[f"opt_{name}"])
+            # the saved state carries the old lr and betas: apply this config's (a resume may override them)
+            apply_hyperparameters(optimizer, new, lazy_compensation(self.regularizers, name))
         self.rng.load_state_dict(state["rng"])
         self.feeder.load_state_dict(state["feeder"])
         self.state = TrainState(**state["counters"])
@@ -231,6 +253,7 @@ class Trainer:
         if self.run_dir is not None and self.rank == 0:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.yaml").write_text(to_yaml(self.cfg))
+            write_data_record(self.run_dir, self.data)
         self._start_time = time.perf_counter()
         self._call("on_start")
         return self
@@ -268,6 +291,11 @@ class Trainer:
             getattr(hook, event)(self)
 
     # ---- phases --------------------------------------------------------------------------
+    @property
+    def accum(self) -> int:
+        """Micro-batch rounds per phase for the current global batch (a growth schedule may change it)."""
+        return distributed.accumulation_rounds(self.batch_size, self.world, self.cfg.batch_gpu)
+
     def draw_latents(self, global_batch: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """z [b, z_dim] and one-hot labels [b, c_dim] (or None) for this rank's slice of the batch."""
         local = global_batch // self.world
@@ -277,6 +305,11 @@ class Trainer:
             return z, None
         labels = torch.randint(self.G.c_dim, (global_batch,), generator=self.rng.latent)[shard]
         return z, one_hot(labels, self.G.c_dim, local, self.device)
+
+    def _rows(self, seed: int, global_batch: int, part: slice):
+        """Keyed draws (noise inputs, mixing, penalties, DiffAugment) for micro-batch `part` of this rank's slice."""
+        start = self.rank * (global_batch // self.world) + part.start
+        return self.draws.rows(seed, global_batch, start, part.stop - part.start)
 
     def d_phase(self, index: int) -> None:
         """One discriminator step (in `accum` micro-batch rounds): adversarial loss + regularizers,
@@ -291,39 +324,41 @@ class Trainer:
             if keep_graph:
                 self._last_fakes = []
         rounds = distributed.round_slices(len(all_reals), self.accum)
+        seed = self.draws.phase_seed()
         self.opt_D.zero_grad(set_to_none=True)
         batches = []
         for i, part in enumerate(rounds):
             reals = all_reals[part]
             c_real = one_hot(all_labels[part], self.D.c_dim, len(reals), self.device) if self.D.c_dim else None
-            if given is not None:
-                fakes, c_fake = given[i]
-            else:
-                z, c_fake = all_z[part], c_real if self._pair_labels else None if all_c is None else all_c[part]
-                self.G.requires_grad_(keep_graph)
-                with torch.set_grad_enabled(keep_graph), self.amp.autocast():
-                    fakes = self.G_train(z, c_fake)
-                if keep_graph:
-                    self._last_fakes.append((fakes, c_fake))
-                    fakes = fakes.detach()
-            self.G.requires_grad_(False)
-            self.D.requires_grad_(True)
-            with distributed.grad_sync(self.D_train, i == len(rounds) - 1):
-                with self.amp.autocast():
-                    real_logits, fake_logits = self._score(reals, c_real, fakes, c_fake)
-                    loss = self.loss.d_loss(real_logits, fake_logits)
-                    self.stats.add("loss/D", loss)
-                    batch = DBatch(speed.uncompiled(self.D_train), reals, fakes, c_real, c_fake, real_logits,
-                                   self.rng.noise)
-                    for reg in self.regularizers:
-                        if reg.network == "D" and not reg.lazy:
-                            penalty = reg(batch)
-                            self.stats.add(f"reg/{reg.name}", penalty)
-                            loss = loss + penalty
-                self.amp.backward(loss / len(rounds) if len(rounds) > 1 else loss, "D")
+            with self._rows(seed, self.batch_size, part):
+                if given is not None:
+                    fakes, c_fake = given[i]
+                else:
+                    z, c_fake = all_z[part], c_real if self._pair_labels else None if all_c is None else all_c[part]
+                    self.G.requires_grad_(keep_graph)
+                    with torch.set_grad_enabled(keep_graph), self.amp.autocast():
+                        fakes = self.G_train(z, c_fake)
+                    if keep_graph:
+                        self._last_fakes.append((fakes, c_fake))
+                        fakes = fakes.detach()
+                self.G.requires_grad_(False)
+                self.D.requires_grad_(True)
+                with distributed.grad_sync(self.D_train, i == len(rounds) - 1):
+                    with self.amp.autocast():
+                        real_logits, fake_logits = self._score(reals, c_real, fakes, c_fake)
+                        loss = self.loss.d_loss(real_logits, fake_logits)
+                        self.stats.add("loss/D", loss)
+                        batch = DBatch(speed.uncompiled(self.D_train), reals, fakes, c_real, c_fake, real_logits,
+                                       self.draws)
+                        for reg in self.regularizers:
+                            if reg.network == "D" and not reg.lazy:
+                                penalty = reg(batch)
+                                self.stats.add(f"reg/{reg.name}", penalty)
+                                loss = loss + penalty
+                    self.amp.backward(loss / len(rounds) if len(rounds) > 1 else loss, "D")
             batches.append(batch)
         self.amp.step(self.opt_D, "D")
-        self._lazy_phase(batches)
+        self._lazy_phase(batches, rounds)
         self.state.d_steps += 1
         self.state.cur_nimg += self.batch_size
         self._call("after_d_step")
@@ -338,19 +373,20 @@ class Trainer:
         n_real = len(logits) * len(reals) // (len(reals) + len(fakes))
         return logits[:n_real], logits[n_real:]
 
-    def _lazy_phase(self, batches: list[DBatch]) -> None:
+    def _lazy_phase(self, batches: list[DBatch], rounds: list[slice]) -> None:
         """Lazy D regularizers (interval k): their own step every k D steps, penalty times k."""
         lazy = [r for r in self.regularizers if r.network == "D" and r.lazy and self.state.d_steps % r.interval == 0]
         if not lazy:
             return
+        seed = self.draws.phase_seed()
         self.opt_D.zero_grad(set_to_none=True)
-        for i, batch in enumerate(batches):
+        for i, (batch, part) in enumerate(zip(batches, rounds)):
             batch.real_logits = None
-            with distributed.grad_sync(self.D_train, i == len(batches) - 1):
+            with self._rows(seed, self.batch_size, part), distributed.grad_sync(self.D_train, i == len(batches) - 1):
                 with self.amp.autocast():
                     penalty = sum(r(batch) * r.interval for r in lazy)
                     self.stats.add("reg/lazy_D", penalty)
-                    penalty = distributed.reach_all(penalty, self.D_train, self.D)
+                    penalty = distributed.reach_all(penalty, self.D)
                 self.amp.backward(penalty / len(batches) if len(batches) > 1 else penalty, "D")
         self.amp.step(self.opt_D, "D")
 
@@ -367,9 +403,10 @@ class Trainer:
         keep = self.cfg.reuse_fakes and self.cfg.phase_order == "g_first"
         kept = []
         n_rounds = len(given) if given is not None else self.accum
+        seed = self.draws.phase_seed()
         self.opt_G.zero_grad(set_to_none=True)
         for i, part in enumerate(distributed.round_slices(self.batch_size // self.world, n_rounds)):
-            with distributed.grad_sync(self.G_train, i == n_rounds - 1):
+            with self._rows(seed, self.batch_size, part), distributed.grad_sync(self.G_train, i == n_rounds - 1):
                 with self.amp.autocast():
                     real_logits = None
                     if given is not None:
@@ -401,9 +438,10 @@ class Trainer:
         self.D.requires_grad_(False)
         self.opt_G.zero_grad(set_to_none=True)
         for reg in due:
-            z, c = self.draw_latents(max(self.batch_size // reg.batch_shrink, self.world))
-            with self.amp.autocast():
-                penalty = reg(GBatch(self.G, z, c, self.rng.noise)) * reg.interval
+            global_batch = max(self.batch_size // reg.batch_shrink, self.world)
+            z, c = self.draw_latents(global_batch)
+            with self._rows(self.draws.phase_seed(), global_batch, slice(0, len(z))), self.amp.autocast():
+                penalty = reg(GBatch(self.G, z, c, self.draws, self.world)) * reg.interval
                 self.stats.add(f"reg/{reg.name}", penalty / reg.interval)
             self.amp.backward(penalty, "G")
         if self.world > 1:  # this phase calls G's parts outside DDP: average the gradients here

@@ -102,15 +102,41 @@ def _to_pil(array: np.ndarray) -> Image.Image:
     raise ValueError(f"expected a uint8 image [H, W], [H, W, 1] or [H, W, 3], got shape {array.shape}")
 
 
-def save_image_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, scale: int = 1) -> Path:
-    """Write a PNG grid (grey as mode L, colour as RGB); `scale` upsamples by nearest for small images; creates parent dirs; atomic (tmp + os.replace)."""
+def save_image_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, scale: int = 1,
+                    row_labels: list[str] | None = None) -> Path:
+    """Write a PNG grid (grey as mode L, colour as RGB); `scale` upsamples by nearest for small images; creates parent dirs; atomic (tmp + os.replace).
+
+    `row_labels`, one per grid row, are written in a margin left of the rows (e.g. "ψ = 0.7").
+    """
     if int(scale) != scale or scale < 1:
         raise ValueError(f"save_image_grid: scale must be a positive integer, got {scale!r}")
     grid = make_grid(images, nrow=nrow)  # [H', W', C]
     if scale > 1:
         grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
     img = _to_pil(grid)
+    if row_labels is not None:
+        img = label_rows(img, row_labels, cell=(images.shape[-2] + 2) * scale, top=2 * scale)
     return _atomic_write(path, lambda tmp: img.save(tmp, format="PNG"))
+
+
+def label_rows(img: Image.Image, labels: list[str], cell: int, top: int = 2) -> Image.Image:
+    """`img` with a black margin on the left holding one white label per row of `cell` pixels below a `top`
+    border (DejaVu Sans, which has Greek letters)."""
+    from matplotlib import get_data_path
+    from PIL import ImageDraw, ImageFont
+
+    rows = max(1, (img.height - top) // cell)
+    if len(labels) != rows:
+        raise ValueError(f"label_rows: {len(labels)} labels for a grid of {rows} rows")
+    size = max(10, min(cell // 3, 24))
+    font = ImageFont.truetype(os.path.join(get_data_path(), "fonts", "ttf", "DejaVuSans.ttf"), size)
+    width = max(int(font.getlength(label)) for label in labels) + size
+    out = Image.new(img.mode, (img.width + width, img.height), 0)
+    out.paste(img, (width, 0))
+    draw, white = ImageDraw.Draw(out), 255 if img.mode == "L" else (255, 255, 255)
+    for i, label in enumerate(labels):
+        draw.text((size // 2, i * cell + (cell + top) // 2), label, fill=white, font=font, anchor="lm")
+    return out
 
 
 def save_gif(frames: list[np.ndarray], path: str | Path, fps: int = 15) -> Path:

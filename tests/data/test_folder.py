@@ -1,4 +1,6 @@
-"""Image folders: class sub-folders, mixed sizes and modes, resize + centre crop, errors."""
+"""Image folders: class sub-folders, dataset.json labels, mixed sizes and modes, resize + centre crop, errors."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -65,7 +67,7 @@ def test_centre_crop_and_resize():
 
 def test_bad_layouts_and_files(folder):
     (folder / "cats" / "broken.png").write_bytes(b"definitely not a png")
-    with pytest.raises(GankitError, match=r"cannot decode image .*broken\.png"):
+    with pytest.raises(GankitError, match=r"cannot be read: cats/broken\.png"):
         load_dataset(str(folder), resolution=8)
     (folder / "cats" / "broken.png").unlink()
     _save(folder / "loose.png", np.zeros((8, 8), np.uint8))
@@ -73,3 +75,49 @@ def test_bad_layouts_and_files(folder):
         load_dataset(str(folder), resolution=8)
     with pytest.raises(GankitError, match="no images"):
         load_dataset(str(folder / "empty"))
+
+
+def test_every_unreadable_file_is_reported_at_once(folder):
+    (folder / "cats" / "broken.png").write_bytes(b"definitely not a png")
+    good = folder / "dogs" / "d.webp"
+    (folder / "dogs" / "truncated.png").write_bytes((folder / "cats" / "a.png").read_bytes()[:60])
+    with pytest.raises(GankitError) as err:
+        load_dataset(str(folder), resolution=8)
+    message = str(err.value)
+    assert message.startswith("2 of 6 image files") and "cats/broken.png" in message
+    assert "dogs/truncated.png" in message and "skip_bad=true" in message and "\n" not in message
+    ds = load_dataset(str(folder), resolution=8, skip_bad=True)
+    assert len(ds) == 4 and ds.labels.tolist() == [0, 0, 1, 1] and good.exists()
+    reasons = dict(ds.skipped)
+    assert reasons["cats/broken.png"].startswith("unreadable") and reasons["dogs/truncated.png"].startswith("unreadable")
+    assert reasons["dogs/notes.txt"] == "not an image (.txt)"
+
+
+def test_loading_a_folder_prints_one_line(folder, capsys):
+    (folder / ".DS_Store").write_bytes(b"x")
+    ds = load_dataset(str(folder), resolution=12)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("gankit: data pets: 4 images, 12x12 RGB, 2 classes (cats, dogs)")
+    assert f"image folder {folder.resolve()}" in err and "labels from class sub-folders" in err
+    assert "skipped 2 files (1 hidden, 1 not an image (.txt))" in err
+    assert ds.describe() in err
+
+
+def test_dataset_json_labels_in_a_folder(tmp_path):
+    root = tmp_path / "tool"
+    rng = np.random.default_rng(3)
+    for i, label in enumerate([2, 0, 2]):
+        _save(root / "00000" / f"img{i:08d}.png", rng.integers(0, 256, (8, 8), dtype=np.uint8))
+    pairs = [[f"00000/img{i:08d}.png", label] for i, label in enumerate([2, 0, 2])]
+    (root / "dataset.json").write_text(json.dumps({"labels": pairs}))
+    ds = load_dataset(str(root))
+    assert ds.labels.tolist() == [2, 0, 2] and ds.num_classes == 3 and ds.class_names == ["0", "1", "2"]
+    assert "labels from dataset.json" in ds.describe() and not ds.skipped
+    (root / "dataset.json").write_text(json.dumps({"labels": None}))
+    assert load_dataset(str(root)).labels is None  # dataset_tool's unlabelled archive: not 1 class "00000"
+    (root / "dataset.json").write_text(json.dumps({"labels": pairs[:2]}))
+    with pytest.raises(GankitError, match="no label for 1 of 3 images"):
+        load_dataset(str(root))
+    (root / "dataset.json").write_text(json.dumps({"labels": [[n, [0.5, 1.0]] for n, _ in pairs]}))
+    with pytest.raises(GankitError, match="not label vectors"):
+        load_dataset(str(root))

@@ -36,3 +36,25 @@ def test_path_object_accepted(tmp_path):
     assert isinstance(ds, ImageDataset) and ds.images.shape == (1, 3, 4, 4)
     x, y = ds.get(torch.tensor([0]))
     assert y is None and x[0, 0].eq(1).all() and x[0, 1].eq(-1).all()
+
+
+def test_missing_path_and_unsupported_file_type(tmp_path):
+    with pytest.raises(GankitError, match=r"data path '.*nowhere' does not exist"):
+        load_dataset(str(tmp_path / "nowhere"))
+    with pytest.raises(GankitError, match="data path './pets' does not exist"):
+        load_dataset("./pets")
+    (tmp_path / "images.tar.gz").write_bytes(b"x")
+    with pytest.raises(GankitError, match=r"unsupported data file type '\.gz'.*\.zip of images"):
+        load_dataset(tmp_path / "images.tar.gz")
+    (tmp_path / "dataset.json").write_text("{}")
+    with pytest.raises(GankitError, match="folder or zip that holds dataset.json"):
+        load_dataset(tmp_path / "dataset.json")
+
+
+def test_resolve_data_spec(tmp_path, monkeypatch):
+    from gankit.data import resolve_data_spec
+
+    (tmp_path / "imgs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert resolve_data_spec("imgs") == str(tmp_path.resolve() / "imgs")
+    assert resolve_data_spec("digits") == "digits" and resolve_data_spec("missing") == "missing"

@@ -1,6 +1,6 @@
 """Checks that need a CUDA GPU (all skipped without one; CI has none).
 
-fp16 with gradient scalers (and its checkpoint), bf16 on every generator family, GPU maths equal to
+fp16 with gradient scalers (and its checkpoint), exact resume with the CUDA RNG (dropout), bf16 on every generator family, GPU maths equal to
 CPU maths, channels-last with the data set held on the GPU, torch.compile, two DDP ranks on CUDA
 tensors with SyncBatchNorm, equivariance metrics, and StyleGAN3's checkpointed layers' memory. One GPU cannot host two NCCL ranks (NCCL refuses a duplicate GPU), so
 the two ranks share the GPU through gloo, which also all-reduces CUDA tensors: that exercises DDP's
@@ -49,6 +49,18 @@ def test_fp16_trains_with_gradient_scalers_and_resumes_from_its_checkpoint(prese
     assert finite(resumed.train().G) and resumed.state.step == 5
     G = gankit.load(tmp_path / "run", device="cpu")  # a GPU run's weights load on a CPU
     assert torch.isfinite(G(torch.randn(2, G.z_dim))).all()
+
+
+def test_resume_on_the_gpu_is_exact_with_dropout(tmp_path, device="cuda"):
+    """The CUDA RNG state (dropout draws on the GPU) is in the checkpoint: 3 + 3 resumed steps == 6 straight."""
+    def cfg(steps):
+        return tiny_config("seed-gan", f"device={device}", "D.dropout=0.5", steps=steps, batch=BATCH)
+
+    straight = Trainer(cfg(6), data=data()).train()
+    Trainer(cfg(3), tmp_path / "run", data=data()).train()
+    resumed = Trainer.resume(tmp_path / "run", ["steps=6"], data=data()).train()
+    a, b = model_tensors(straight.models()), model_tensors(resumed.models())
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 @pytest.mark.parametrize("preset, resolution", [("dcgan", 8), ("stylegan2", 8), ("stylegan3-t", 16), ("stylegan3-r", 16)])

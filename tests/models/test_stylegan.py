@@ -8,7 +8,7 @@ from gankit.config import load_config
 from gankit.errors import GankitError
 from gankit.losses.regularizers import GBatch, PathLengthRegularizer, build_regularizers, lazy_compensation, path_lengths
 from gankit.models import build_models, resolve_model_options
-from gankit.models.stylegan import MappingNetwork, ResidualDiscriminator, StyleEpilogue, check_resolution
+from gankit.models.stylegan import MappingNetwork, ResidualBlock, ResidualDiscriminator, StyleEpilogue, check_resolution
 from gankit.training import Trainer
 from gankit.training.trainer import build_optimizer
 from gankit.runs.checkpoint import load_checkpoint, load_model
@@ -147,6 +147,17 @@ def test_conditioning_reaches_mapping_and_projection():
     logits = D(x, c)
     assert logits.shape == (4,) and not torch.isclose(logits[0], logits[2])
     assert isinstance(D, ResidualDiscriminator)
+
+
+def test_residual_block_clamps_its_second_conv_at_conv_clamp_times_sqrt_half():
+    """NVIDIA's Conv2dLayer scales the clamp by the layer's gain: conv1 (gain √½) clamps at ±conv_clamp·√½; the skip is not clamped."""
+    torch.manual_seed(0)
+    block = ResidualBlock(2, 2, conv_clamp=0.1).double()  # float64: y + x - y gives x back to 1e-12
+    with torch.no_grad():
+        block.conv1.weight.mul_(1000)  # conv0's output is clamped to ±0.1: make conv1's saturate
+    x = torch.randn(4, 2, 8, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 100
+    residual = (block(x) - block.skip(x)).abs()
+    assert residual.max().item() == pytest.approx(0.1 * math.sqrt(0.5), rel=1e-9)
 
 
 def test_resolutions_are_powers_of_two_from_8_to_1024():

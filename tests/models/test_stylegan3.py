@@ -91,6 +91,17 @@ def test_magnitude_ema_updates_in_training_only():
     assert torch.allclose(layer.magnitude_ema, expected)
 
 
+def test_magnitude_ema_decays_per_global_batch():
+    """2 processes each render 4 images of a batch of 8: the EMA decays as for 8 images (SG3's train.py: global batch)."""
+    G = small_g().train()
+    G.set_world(2)
+    layer = G.synthesis.layers[0]
+    x = G.synthesis.input(G.mapping(torch.randn(4, 8))[:, 0]).detach()
+    expected = x.square().mean().lerp(torch.tensor(1.0), 0.5 ** (8 / 20000))
+    layer(x, torch.randn(4, 8))
+    assert torch.allclose(layer.magnitude_ema - 1, expected - 1, rtol=1e-4)
+
+
 def _shift_psnr(G: StyleGAN3Generator, dx: int, dy: int) -> float:
     """PSNR (peak 2) between G's output with the input moved by (dx, dy) pixels and the same shift of its output."""
     res = G.img_resolution
@@ -116,8 +127,11 @@ def test_integer_shifts_of_the_input_shift_the_output_far_better_than_nearest_re
 
 
 def test_recommended_gamma_follows_the_paper_rule():
-    assert recommended_r1_gamma(1024, 32, gamma0=0.001) == pytest.approx(32.8, abs=0.05)  # FFHQ-U 1024, Fig. 16
-    assert recommended_r1_gamma(32, 32) == pytest.approx(load_config("stylegan3-t").reg.r1.gamma)
+    assert recommended_r1_gamma(1024, 32) == pytest.approx(32.8, abs=0.05)  # FFHQ-U 1024, Fig. 16
+    for resolution, gamma in [(128, 0.5), (256, 2), (512, 8), (1024, 32)]:  # SG3 docs/configs.md, batch 32
+        assert recommended_r1_gamma(resolution, 32) == pytest.approx(gamma, rel=0.03)
+    for preset in ("stylegan3-t", "stylegan3-r"):  # the CPU presets use twice the rule (documented in them)
+        assert recommended_r1_gamma(32, 32, gamma0=0.002) == pytest.approx(load_config(preset).reg.r1.gamma)
 
 
 def test_presets():

@@ -1,5 +1,7 @@
 """Checkpoints: round trip, atomic layout, corruption handling, exact resume, and gankit.load."""
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,7 +11,7 @@ from PIL import Image
 import gankit
 from gankit.errors import GankitError
 from gankit.training import Trainer
-from gankit.runs.checkpoint import list_checkpoints, load_checkpoint, resolve_checkpoint
+from gankit.runs.checkpoint import list_checkpoints, load_checkpoint, resolve_checkpoint, save_checkpoint
 from gankit.viz import to_uint8
 from tests.conftest import tiny_config, tiny_images
 
@@ -145,3 +147,40 @@ def test_feeder_order_and_flips_do_not_depend_on_world_size():
         assert torch.equal(labels, torch.cat([p[1] for p in parts]))
     with pytest.raises(GankitError, match="divisible"):
         ranks[0].next(7)
+
+
+def _save(run, name, step, keep=3, progress_in_manifest=True):
+    path = save_checkpoint(run, name, {"G": torch.nn.Linear(1, 1)}, {"counters": {"step": step, "cur_nimg": 8 * step}},
+                           "model: x\n", keep)
+    if not progress_in_manifest:  # a checkpoint written before manifests held the progress
+        manifest = json.loads((path / "manifest.json").read_text())
+        del manifest["progress"]
+        (path / "manifest.json").write_text(json.dumps(manifest))
+    return path
+
+
+def test_pruning_orders_by_progress_and_keeps_what_it_just_wrote(tmp_path):
+    run = tmp_path / "run"
+    _save(run, "a", 3, progress_in_manifest=False)
+    _save(run, "b", 1)
+    _save(run, "c", 2, keep=2)  # by name c would be the newest; by progress a (step 3) is
+    assert [p.name for p in list_checkpoints(run)] == ["c", "a"]
+    # resumed from an older checkpoint with keep=1: the one just written survives
+    _save(run, "00000010", 10)
+    _save(run, "00000006", 6, keep=1)
+    assert [p.name for p in list_checkpoints(run)] == ["00000006"]
+    assert (run / "checkpoints" / "latest").read_text().strip() == "00000006"
+
+
+def test_the_checkpoint_folder_is_fsynced_after_the_renames(tmp_path, monkeypatch):
+    events = []
+    real_replace, real_fsync = os.replace, os.fsync
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append(("rename", Path(b))), real_replace(a, b)))
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append(("fsync", Path(os.readlink(f"/proc/self/fd/{fd}")))),
+                                                 real_fsync(fd)))
+    final = _save(tmp_path / "run", "00000001", 1)
+    root = final.parent
+    renamed = events.index(("rename", final))
+    assert ("fsync", root) in events[renamed:]  # the new checkpoint's name is durable ...
+    assert events.index(("fsync", root), renamed) < events.index(("rename", root / "latest"))  # ... before latest names it
+    assert events[-1] == ("fsync", root)  # and so is latest

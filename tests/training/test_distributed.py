@@ -27,12 +27,21 @@ from tests.conftest import tiny_config, tiny_images
 STEPS, RESUMED_STEPS, BATCH = 3, 5, 16
 # A model without BatchNorm (per-rank batch statistics would make 2 ranks differ from 1 by design).
 NO_BN = ("seed-gan", "G.norm=none")
+# StyleGAN2 with every per-sample draw: noise inputs, style mixing (p 0.9), lazy R1 and path length (every
+# 2nd step) and DiffAugment. Minibatch stddev is off: it is a statistic of the per-process batch, like BatchNorm.
+SG2 = ("stylegan2", "D.mbstd_num_channels=0", "reg.r1.gamma=1.0", "reg.r1.interval=2", "reg.pl.interval=2",
+       "augment.diffaugment=color,translation,cutout")
 SCENARIOS = {
     "no_bn": NO_BN,
     "no_bn_accum": NO_BN + ("batch_gpu=4",),  # 8 per rank in 2 rounds of 4
     # BatchNorm in G and D, d_first with G re-scoring the D step's fakes, lazy R1 (every 2nd D step).
     "bn_dfirst_lazy_r1": ("dcgan", "reg.r1.gamma=1.0", "reg.r1.interval=2"),
+    "sg2": SG2,
+    "sg2_accum": SG2 + ("batch_gpu=4",),
 }
+# Per-process statistics, not trained values: BatchNorm's running statistics and the mapping's w̄
+# (DDP re-broadcasts rank 0's at each forward; w̄ only serves truncation).
+PER_PROCESS = ("running_mean", "running_var", "w_avg")
 
 
 def data():
@@ -87,9 +96,8 @@ def assert_close(ours: dict, ref: dict, lr: float, steps: int) -> None:
 def test_both_ranks_hold_identical_parameters(two_ranks, name):
     _, (rank0, rank1) = two_ranks
     for key, value in rank0[name].items():
-        if key.endswith(("running_mean", "running_var")):
-            continue  # per-rank batch statistics (DDP re-broadcasts rank 0's at each forward)
-        assert torch.equal(value, rank1[name][key]), (name, key)
+        if not key.endswith(PER_PROCESS):
+            assert torch.equal(value, rank1[name][key]), (name, key)
 
 
 def test_only_rank_0_writes_and_values_are_gathered(two_ranks):
@@ -106,6 +114,15 @@ def test_two_processes_equal_one_process_with_the_same_global_batch(two_ranks, n
     _, (rank0, _) = two_ranks
     single = weights(Trainer(config("no_bn"), data=data()).train())  # one process, no accumulation
     assert_close(rank0[name], single, config(name).optim.G.lr, STEPS)
+
+
+@pytest.mark.parametrize("name", ["sg2", "sg2_accum"])
+def test_stylegan2_noise_mixing_penalties_and_diffaugment_do_not_depend_on_the_process_count(two_ranks, name):
+    """Each rank draws the global batch's noise and keeps its rows: 2 processes (and micro-batches) = 1 process."""
+    _, (rank0, _) = two_ranks
+    single = weights(Trainer(config("sg2"), data=data()).train())
+    trained = {k: v for k, v in single.items() if not k.endswith(PER_PROCESS)}
+    assert_close({k: rank0[name][k] for k in trained}, trained, config(name).optim.G.lr, STEPS)
 
 
 def test_resume_a_two_process_run_in_one_process(two_ranks, tmp_path):

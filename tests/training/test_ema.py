@@ -26,3 +26,17 @@ def test_update_lerps_parameters_and_copies_buffers():
     for p_ema, p_old, p in zip(G_ema.parameters(), old, G.parameters()):
         assert torch.allclose(p_ema, 0.75 * p_old + 0.25 * p)
     assert torch.equal(G_ema[1].running_mean, torch.full((2,), 3.0))
+
+
+@pytest.mark.parametrize("n_critic", [1, 3])
+def test_half_life_and_ramp_up_share_the_image_clock(monkeypatch, n_critic):
+    """In ramp-up, beta after k steps is 0.5 ** (1 / (k * rampup)) whatever n_critic: both the step's images
+    and the ramp-up's cur_nimg count images shown to D (n_critic x batch per step)."""
+    from gankit.training import Trainer, hooks
+    from tests.conftest import tiny_config, tiny_images
+
+    betas = []
+    monkeypatch.setattr(hooks, "update_ema", lambda G_ema, G, beta: betas.append(beta))
+    cfg = tiny_config("dcgan", f"n_critic={n_critic}", "reuse_fakes=false", "ema.kimg=100", "ema.rampup=0.5", steps=3)
+    Trainer(cfg, data=tiny_images()).train()
+    assert betas == pytest.approx([0.5 ** (1 / (k * 0.5)) for k in (1, 2, 3)])

@@ -84,6 +84,17 @@ def test_hook_sets_lod_resets_adam_and_batch():
     assert recorder.batches == [8, 8, 8, 16]
 
 
+def test_batch_gpu_splits_each_resolutions_batch_afresh():
+    """Per-resolution batches with batch_gpu: every micro-batch has batch_gpu images (none dropped, none empty)."""
+    sizes = []
+    trainer = Trainer(_progan(4, "growth.batch_sizes={4: 8, 8: 16}", "batch_gpu=4"), data=tiny_images())
+    trainer.D.register_forward_pre_hook(lambda module, args: sizes.append(len(args[0])))
+    trainer.train()
+    assert trainer.batch_size == 16 and trainer.accum == 4 and set(sizes) == {4}
+    with pytest.raises(GankitError, match=r"growth.batch_sizes\[4\]: batch_gpu 4 must divide the per-process batch 6"):
+        Trainer(_progan(1, "growth.batch_sizes={4: 6}", "batch_gpu=4"), data=tiny_images()).train()
+
+
 def test_real_images_are_faded(images8):
     trainer = Trainer(_progan(1), data=images8)
     trainer.train()  # installs the transform; the first step ran at lod 1

@@ -93,3 +93,17 @@ def test_save_gif_frame_count(tmp_path):
         assert im.n_frames == 4
     with pytest.raises(ValueError):
         save_gif([], tmp_path / "empty.gif")
+
+
+def test_row_labels_write_a_margin_with_text(tmp_path):
+    from gankit.viz.images import save_image_grid
+
+    images = torch.zeros(6, 1, 8, 8)  # mid-grey cells
+    plain = np.asarray(Image.open(save_image_grid(images, tmp_path / "a.png", nrow=3, scale=4)))
+    labelled = np.asarray(Image.open(save_image_grid(images, tmp_path / "b.png", nrow=3, scale=4,
+                                                      row_labels=["ψ = 1", "ψ = 0.5"])))
+    margin = labelled.shape[1] - plain.shape[1]
+    assert labelled.shape[0] == plain.shape[0] and margin > 10
+    assert np.array_equal(labelled[:, margin:], plain) and labelled[:, :margin].max() > 200  # white text
+    with pytest.raises(ValueError, match="3 labels for a grid of 2 rows"):
+        save_image_grid(images, tmp_path / "c.png", nrow=3, row_labels=["a", "b", "c"])

@@ -62,3 +62,27 @@ def test_plot_losses_without_losses_raises(tmp_path):
         plot_losses([{"kimg": 1.0, "lr": 0.1}], tmp_path / "x.png")
     with pytest.raises(FileNotFoundError):
         plot_losses(tmp_path / "missing.jsonl", tmp_path / "x.png")
+
+
+def test_scatter_draws_the_real_modes(tmp_path):
+    modes = np.array([[2.0, 0.0], [-2.0, 0.0]])
+    plain = np.asarray(Image.open(save_scatter(torch.zeros(10, 2), tmp_path / "a.png", bounds=(-3, 3))).convert("RGB"))
+    marked = np.asarray(Image.open(save_scatter(torch.zeros(10, 2), tmp_path / "b.png", bounds=(-3, 3), modes=modes)).convert("RGB"))
+    black = lambda a: int((a.sum(-1) < 60).sum())  # noqa: E731  (mode crosses and legend text are black)
+    assert black(marked) > black(plain) + 50
+    _assert_png(save_scatter(torch.randn(50, 1), tmp_path / "h.png", modes=[[0.0], [3.0]]))
+    with pytest.raises(ValueError, match="modes"):
+        save_scatter(np.zeros((10, 2)), tmp_path / "x.png", modes=np.zeros((2, 1)))
+
+
+def test_loss_plot_of_a_short_run_is_readable(tmp_path):
+    from gankit.viz.plots import loss_figure
+
+    one = [{"step": 5, "kimg": 0.32, "loss/D": 1.3, "loss/G": 0.7}]  # a 5-step run logs once, at the end
+    fig = loss_figure(one)
+    lines = fig.axes[0].lines
+    assert len(lines) == 2 and all(line.get_marker() == "o" and len(line.get_xdata()) == 1 for line in lines)
+    assert fig.axes[0].get_xlabel() == "step"
+    long = [{"step": i, "kimg": i / 10, "loss/D": 1.0} for i in range(200)]
+    assert loss_figure(long).axes[0].lines[0].get_marker() in ("None", "", None)
+    _assert_png(plot_losses(one, tmp_path / "one.png"))
