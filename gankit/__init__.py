@@ -11,7 +11,7 @@ from pathlib import Path
 
 from gankit.version import __version__
 
-__all__ = ["__version__", "train", "load", "load_config"]
+__all__ = ["__version__", "train", "load", "load_config", "project"]
 
 
 def train(config="dcgan", out: str | Path | None = None, overrides: list[str] | str | None = None, **kwargs):
@@ -73,3 +73,10 @@ def load(path: str | Path, device: str = "cpu", which: str | None = None):
     from gankit.runs.load import load as _load
 
     return _load(path, device, which)
+
+
+def project(G, images, space: str | None = None, steps: int = 1000, seed: int = 0, **kwargs):
+    """Project images [N, C, H, W] in [-1, 1] into G's latent space (w/w+ for style-based G, else z); one Projection each."""
+    from gankit.projection import project as _project
+
+    return _project(G, images, space, steps, seed, **kwargs)

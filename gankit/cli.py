@@ -39,6 +39,12 @@ def _interpolate() -> Callable:
     return _out_checked(interpolate_command, (".gif",))
 
 
+def _project() -> Callable:
+    from gankit.projection import project_command
+
+    return project_command
+
+
 def _eval() -> Callable:
     from gankit.metrics.cli import eval_command
 
@@ -72,6 +78,7 @@ def _lab() -> typer.Typer:
 LAZY_COMMANDS: dict[str, tuple[Callable[[], Any], str]] = {
     "mix": (_mix, "Style-mixing grid: A rows, B columns, B's styles replacing A's at the chosen level."),
     "interpolate": (_interpolate, "A latent walk as a looping GIF (slerp in z, lerp in w)."),
+    "project": (_project, "Project real images into a generator's latent space (StyleGAN2-ADA's projector; z for other generators)."),
     "eval": (_eval, "Evaluate a generator (or an image folder): each metric beside the real-vs-real floor."),
     "export": (_export, "Export the generator (EMA weights when the run has them) with z (and c) inputs to ONNX or .pt2."),
     "playground": (_playground, "Watch a toy GAN learn in the browser: live samples, D's view, gradients, losses and modes."),

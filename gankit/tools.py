@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -55,11 +56,14 @@ def _styles(G, n: int, seed: int, psi: float, c: int | None = None) -> Tensor:
 
 
 @torch.no_grad()
-def mix_grid(G, rows: int = 5, cols: int = 5, level: str = "coarse", seed: int = 0, psi: float = 1.0) -> Tensor:
-    """[(rows+1)·(cols+1), C, H, W]: a blank corner, B across the top, A down the side, mixes inside."""
+def mix_grid(G, rows: int = 5, cols: int = 5, level: str = "coarse", seed: int = 0, psi: float = 1.0,
+             ws_a: Tensor | None = None, ws_b: Tensor | None = None) -> Tensor:
+    """[(rows+1)·(cols+1), C, H, W]: a blank corner, B across the top, A down the side, mixes inside
+    (A and B drawn from `seed`, or the given ws, e.g. projected real images)."""
     require_style(G, "style mixing")
-    ws_a = _styles(G, rows, seed, psi)  # [rows, L, w_dim]
-    ws_b = _styles(G, cols, seed + 1000, psi)  # [cols, L, w_dim]
+    ws_a = _styles(G, rows, seed, psi) if ws_a is None else ws_a  # [rows, L, w_dim]
+    ws_b = _styles(G, cols, seed + 1000, psi) if ws_b is None else ws_b  # [cols, L, w_dim]
+    rows, cols = len(ws_a), len(ws_b)
     layers = level_slice(level, G.num_ws)
     mixed = ws_a[:, None].repeat(1, cols, 1, 1)  # [rows, cols, L, w_dim]
     mixed[:, :, layers] = ws_b[None, :, layers]
@@ -105,6 +109,35 @@ def interpolation_frames(G, space: str = "z", frames: int = 60, n: int = 4, seed
 
 
 @torch.no_grad()
+def projected_walk(G, folder: Path, frames: int) -> list[Tensor]:
+    """A walk through the latents of a `gankit project` folder in order: `frames` per segment, each [1, C, H, W]
+    (lerp of ws and of the projected noise maps for w/w+, slerp for z)."""
+    from gankit.projection import check_latents, load_projections, noise_maps
+
+    if frames < 2:
+        raise GankitError("--frames must be at least 2")
+    names, space, latents, maps = load_projections(folder)
+    if len(latents) < 2:
+        raise GankitError(f"{folder} holds {len(latents)} projected image; interpolation needs at least 2")
+    check_latents(G, space, latents, folder)
+    out = []
+    for k in range(len(latents) - 1):
+        a, b = latents[k][None], latents[k + 1][None]
+        for i in range(frames - (k < len(latents) - 2)):  # segments share their end frame
+            t = i / (frames - 1)
+            if space == "z":
+                raw = getattr(G, "raw", None)
+                z = slerp(a, b, t)
+                image = raw(z, None) if raw is not None else G(z)
+            else:
+                mixed = {name: torch.lerp(maps[k][name], maps[k + 1][name], t) for name in maps[k] if name in maps[k + 1]}
+                with noise_maps(G, mixed):
+                    image = G.synthesis(torch.lerp(a, b, t), noise_mode="const")
+            out.append(image.clamp(-1, 1))
+    return out
+
+
+@torch.no_grad()
 def truncation_grid(G, psis: list[float], n: int = 8, seed: int = 0, cutoff: int | None = None) -> Tensor:
     """[len(psis)·n, C, H, W]: row k renders the same n latents at ψ = psis[k]."""
     require_style(G, "truncation")
@@ -138,6 +171,18 @@ def parse_psis(text: str) -> list[float]:
     return psis
 
 
+def projected_ws(G, folder: Path) -> Tensor:
+    """The ws [N, num_ws, w_dim] of a `gankit project` folder (w or w+ latents of this generator)."""
+    from gankit.projection import check_latents, load_projections
+
+    require_style(G, "style mixing")
+    _, space, latents, _ = load_projections(folder)
+    if space == "z":
+        raise GankitError(f"{folder} holds z latents; style mixing needs images projected with --space w or w+")
+    check_latents(G, space, latents, folder)
+    return torch.stack(latents)
+
+
 def _frames_to_uint8(batches: list[Tensor], nrow: int) -> list[np.ndarray]:
     from gankit.viz.images import make_grid
 
@@ -152,6 +197,7 @@ def mix_command(
     cols: int = typer.Option(5, "--cols", help="sources B (columns)"),
     levels: str = typer.Option("coarse", "--levels", help="which third of the ws B gives: coarse | middle | fine"),
     out: Path = typer.Option(Path("mix.png"), "--out", "-o", help="PNG file to write"),
+    from_: Optional[Path] = typer.Option(None, "--from", help="a `gankit project` folder: its projected images are both A and B"),
     seed: int = typer.Option(0, "--seed", help="latent seed (A uses seed, B seed + 1000)"),
     truncation: float = typer.Option(1.0, "--truncation", help="psi for every source"),
 ) -> None:
@@ -162,7 +208,11 @@ def mix_command(
     if rows < 1 or cols < 1:
         raise GankitError("--rows and --cols must be at least 1")
     G = load(run)
-    images = mix_grid(G, rows, cols, levels, seed, truncation)
+    ws = None
+    if from_ is not None:
+        ws = projected_ws(G, from_)
+    images = mix_grid(G, rows, cols, levels, seed, truncation, ws, ws)
+    cols = cols if ws is None else len(ws)
     save_image_grid(images, out, nrow=cols + 1, scale=max(1, 64 // images.shape[-1]))
     typer.echo(f"wrote {out} (the top row's {level_text(levels, G.num_ws)} replace each row's)")
 
@@ -176,17 +226,21 @@ def interpolate_command(
     seed: int = typer.Option(0, "--seed", help="walks go from the latents of seed to those of seed + 1"),
     fps: int = typer.Option(15, "--fps", help="frames per second"),
     truncation: float = typer.Option(1.0, "--truncation", help="psi (style-based generators)"),
+    from_: Optional[Path] = typer.Option(None, "--from", help="a `gankit project` folder: walk through its projected images in order"),
 ) -> None:
     """A latent walk as a looping GIF (slerp in z, lerp in w)."""
     from gankit.runs.load import load
     from gankit.viz.images import save_gif
 
     G = load(run)
-    batches = interpolation_frames(G, space, frames, n, seed, truncation)
+    if from_ is not None:
+        batches, n = projected_walk(G, from_, frames), 1
+    else:
+        batches = interpolation_frames(G, space, frames, n, seed, truncation)
     scale = max(1, 64 // batches[0].shape[-1])
     grids = [g.repeat(scale, axis=0).repeat(scale, axis=1) for g in _frames_to_uint8(batches, nrow=n)]
     save_gif(grids, out, fps=fps)
-    typer.echo(f"wrote {out} ({frames} frames, {space} space)")
+    typer.echo(f"wrote {out} ({len(batches)} frames, " + (f"projected latents of {from_})" if from_ else f"{space} space)"))
 
 
 def truncation_sweep_command(run: Path, sweep: str, n: int, out: Path, seed: int) -> None:

@@ -27,11 +27,11 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("families", ("gankit.losses", "gankit.models")),
     ("runs", ("gankit.runs",)),
     ("training, metrics", ("gankit.training", "gankit.metrics")),
-    ("applications", ("gankit.tools", "gankit.export", "gankit.lab", "gankit.playground")),
+    ("applications", ("gankit.tools", "gankit.projection", "gankit.export", "gankit.lab", "gankit.playground")),
     ("cli", ("gankit.cli", "gankit.__main__", "gankit")),
 ]
 # Readers of a run depend on the run layer, never on training (same floor or not).
-NOT_ON_TRAINING = ("gankit.metrics", "gankit.tools", "gankit.export", "gankit.runs")
+NOT_ON_TRAINING = ("gankit.metrics", "gankit.tools", "gankit.projection", "gankit.export", "gankit.runs")
 FACADE = "gankit"
 
 

@@ -34,3 +34,4 @@ class Metric:
     logits: bool = False  # whether the samples' logits must be kept
     check: Optional[Callable[["EvalContext"], None]] = None  # raises GankitError when not applicable
     reference: bool = False  # compares with a real split (its protocol names split, counts, extractor)
+    protocol: Optional[Callable[["EvalContext"], dict]] = None  # more of the metric's protocol (e.g. PPL's distance)

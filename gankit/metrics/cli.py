@@ -24,7 +24,7 @@ def default_metrics(kind: str, conditional: bool) -> str:
 
 def eval_command(
     run: Path = typer.Argument(..., help="run folder, checkpoint folder, or a folder of png/jpg images (needs --data)"),
-    metrics: Optional[str] = typer.Option(None, "--metrics", "-m", help="comma-separated: fid,kid,is,pr,dc,acc,modes "
+    metrics: Optional[str] = typer.Option(None, "--metrics", "-m", help="comma-separated: fid,kid,is,pr,dc,acc,modes,ppl "
                                           "(default: fid,kid,is,pr,dc (+acc if conditional) for images, modes for toy runs)"),
     n: Optional[int] = typer.Option(None, "-n", help="samples to generate (default 10,000 for images, 2,500 for modes)"),
     extractor: str = typer.Option("fmnist-cnn", "--extractor", help="feature extractor for image metrics"),

@@ -21,7 +21,7 @@ from typing import Callable, Iterator, Optional
 import torch
 
 from gankit.errors import GankitError
-from gankit.metrics import equivariance
+from gankit.metrics import equivariance, ppl
 from gankit.metrics.base import IMAGE_N, Metric, eval_seed
 from gankit.metrics.frechet import frechet_distance
 from gankit.metrics.inception_score import inception_score
@@ -212,6 +212,7 @@ for _metric in (
     METRICS.register(_metric.name)(_metric)
 
 equivariance.register_metrics()  # eqt, eqt_frac, eqr: StyleGAN3's equivariance metrics (a property of G alone)
+ppl.register_metrics()  # ppl, ppl_zfull, ppl_wfull, ppl_zend, ppl_wend: perceptual path length (a property of G alone)
 
 
 def parse_metrics(spec: str | list[str]) -> list[Metric]:
@@ -374,6 +375,8 @@ class EvalContext:
                   "dataset": self.data_id, "gankit_version": __version__}
         if metric.data == "vector":
             return {**common, "n_real": n, "floor": f"{n} samples of {self.data} itself", "high_quality_within_std": 3.0}
+        if metric.protocol is not None:
+            common.update(metric.protocol(self))
         if not metric.reference:
             return {**common, "resolution": self.source.resolution, "channels": self.source.channels}
         floor = self.floor_set(n)

@@ -1,0 +1,89 @@
+"""Projection quality of a trained style-based run: self-consistency (images G made from known w) and real images.
+
+    python benchmarks/projection.py RUN -n 10 --steps 300 --spaces w,w+ [--real fashion-mnist] [--out DIR]
+
+Self-consistency: w_k = mapping(z_k), z_k from seed 10,000 + k, target = synthesis(w_k) with G's constant
+noise; each target is projected by `gankit.projection.project` (the CLI's algorithm and distance) and
+scored by PSNR / SSIM / feature distance, and by how close the recovered latent is to w_k:
+|ŵ − w| / |w̄ − w| (1 = no closer than the start w̄; for w+ the mean over layers). `--real DATA`
+projects the first n images of that dataset's test split too. Prints a Markdown table (means and
+medians); `--out DIR` keeps the JSON and a figure (targets over projections) per space.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+import torch
+
+from gankit.metrics.distances import feature_distance
+from gankit.projection import project, w_statistics
+from gankit.runs.load import load
+
+
+def _row(name: str, space: str, results, extra: list[float] | None = None) -> tuple[str, dict]:
+    keys = ("psnr", "ssim", "feature_distance")
+    summary = {k: [r.scores[k] for r in results] for k in keys}
+    cells = [f"{statistics.mean(v):.2f} / {statistics.median(v):.2f}" if k == "psnr" else f"{statistics.mean(v):.3f}"
+             for k, v in summary.items()]
+    if extra is not None:
+        summary["w_rel_error"] = extra
+        cells.append(f"{statistics.mean(extra):.3f}")
+    else:
+        cells.append("—")
+    return f"| {name} | {space} | {len(results)} | " + " | ".join(cells) + " |", summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("-n", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--spaces", default="w,w+")
+    parser.add_argument("--real", default=None, help="also project the first n test images of this dataset")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+
+    G = load(args.run)
+    distance = feature_distance()
+    w_avg, _ = w_statistics(G)
+    with torch.no_grad():
+        z = torch.cat([torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(10_000 + k)) for k in range(args.n)])
+        ws = G.mapping(z, None)  # [n, num_ws, w_dim]
+        targets = G.synthesis(ws, noise_mode="const").clamp(-1, 1)  # [n, C, R, R]
+    sets = [("G's own images", targets)]
+    if args.real:
+        from gankit.data import load_dataset
+
+        data = load_dataset(args.real, resolution=G.img_resolution, channels=G.img_channels, split="test")
+        sets.append((f"{args.real} test", data.images[: args.n].float() / 127.5 - 1))
+    lines = ["| targets | space | n | PSNR dB (mean / median) | SSIM | feature distance | w rel. error |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    report = {"run": str(args.run), "steps": args.steps, "n": args.n, "rows": []}
+    for name, images in sets:
+        for space in args.spaces.split(","):
+            results = project(G, images, space, args.steps, seed=0, distance=distance, progress=False)
+            extra = None
+            if name == "G's own images":
+                extra = [float(((r.latent - ws[k]).norm(dim=1) / (w_avg - ws[k]).norm(dim=1)).mean())
+                         for k, r in enumerate(results)]
+            line, summary = _row(name, space, results, extra)
+            print(line, flush=True)
+            lines.append(line)
+            report["rows"].append({"targets": name, "space": space, **summary})
+            if args.out is not None:
+                from gankit.viz import save_image_grid
+
+                args.out.mkdir(parents=True, exist_ok=True)
+                grid = torch.cat([images[:10], torch.stack([r.image for r in results[:10]])])
+                tag = "self" if extra is not None else "real"
+                save_image_grid(grid, args.out / f"{tag}-{space.replace('+', 'plus')}.png", nrow=min(10, len(results)), scale=2)
+    print("\n".join(lines))
+    if args.out is not None:
+        (args.out / "projection.json").write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Projection: recovering an image G made from a known w, the noise regulariser, the CLI and --from editing."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gankit.config import load_config
+from gankit.errors import GankitError
+from gankit.metrics.distances import psnr
+from gankit.models import build_models, resolve_model_options
+from gankit.projection import (autocorrelation_penalty, learning_rate, load_targets, noise_scale, project,
+                               w_statistics)
+from gankit.training import Trainer
+from tests.conftest import TINY, run_cli as _run, tiny_config, tiny_images
+
+
+def _tiny_G(model: str = "stylegan2"):
+    cfg = load_config(model, TINY[model] + ["seed=0"])
+    resolve_model_options(cfg, tiny_images(n=4, resolution=16))  # 16×16 grey, num_ws = 6
+    torch.manual_seed(0)
+    return build_models(cfg)[0].eval()
+
+
+def _target(G, seed: int = 5):
+    with torch.no_grad():
+        w = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(seed)), None)  # [1, L, w_dim]
+        return w, G.synthesis(w, noise_mode="const").clamp(-1, 1)  # [1, 1, 16, 16]
+
+
+def test_schedules_follow_the_projector():
+    assert learning_rate(0.0, 0.1) == 0.0 and learning_rate(0.5, 0.1) == pytest.approx(0.1)
+    assert learning_rate(0.025, 0.1) == pytest.approx(0.05)  # half-way through the 5 % warm-up
+    assert learning_rate(0.875, 0.1) == pytest.approx(0.05)  # cosine half-way through the last 25 %
+    assert noise_scale(0.0, 2.0) == pytest.approx(0.1) and noise_scale(0.75, 2.0) == 0.0
+    assert noise_scale(0.375, 2.0) == pytest.approx(0.1 * 0.25)
+
+
+def test_projecting_an_image_of_G_recovers_it():
+    G = _tiny_G()
+    w, target = _target(G)
+    w_avg, _ = w_statistics(G)
+    with torch.no_grad():
+        start = G.synthesis(w_avg[None, None].expand(1, G.num_ws, -1), noise_mode="const").clamp(-1, 1)
+    base = float(psnr(start, target)[0])  # where an optimiser that does not move stays
+    result = project(G, target, "w", steps=60, progress=False, regularize_noise=False)[0]
+    assert result.latent.shape == (G.num_ws, G.w_avg.shape[0])
+    assert result.scores["psnr"] > 28 and result.scores["psnr"] > base + 10
+    assert (result.latent[0] - w[0, 0]).norm() < 0.5 * (w_avg - w[0, 0]).norm()  # nearer the true w than the start
+    assert 0.9 < result.scores["ssim"] <= 1.0
+    before = {n: b.clone() for n, b in G.named_buffers()}
+    project(G, target, "w+", steps=2, progress=False)
+    assert all(torch.equal(before[n], b) for n, b in G.named_buffers())  # G itself is left unchanged
+
+
+def test_generators_without_mapping_are_projected_in_z():
+    cfg = load_config("seed-gan", TINY["mlp"])
+    resolve_model_options(cfg, tiny_images(n=4, resolution=8, classes=0))
+    torch.manual_seed(0)
+    G = build_models(cfg)[0].eval()
+    with torch.no_grad():
+        target = G(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(3)))  # [1, 1, 8, 8]
+    result = project(G, target, None, steps=40, progress=False)[0]
+    assert result.space == "z" and result.latent.shape == (G.z_dim,) and result.scores["psnr"] > 30
+    with pytest.raises(GankitError, match="style-based"):
+        project(G, target, "w+", steps=1, progress=False)
+
+
+def test_noise_regularizer_lowers_autocorrelation():
+    smooth = torch.nn.functional.avg_pool2d(torch.randn(1, 1, 19, 19, generator=torch.Generator().manual_seed(0)), 4, 1)[0, 0]
+    maps = [((smooth - smooth.mean()) / smooth.std()).requires_grad_(True)]  # [16, 16], strongly correlated
+    start = float(autocorrelation_penalty(maps).detach())
+    opt = torch.optim.Adam(maps, lr=0.05)
+    for _ in range(50):
+        opt.zero_grad()
+        autocorrelation_penalty(maps).backward()
+        opt.step()
+        with torch.no_grad():
+            maps[0] -= maps[0].mean()
+            maps[0] *= maps[0].square().mean().rsqrt()
+    assert float(autocorrelation_penalty(maps).detach()) < 0.05 * start
+    assert float(maps[0].detach().square().mean()) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_load_targets_converts_with_a_note_and_refuses_without_resize(tmp_path):
+    Image.fromarray(np.zeros((20, 24, 3), np.uint8)).save(tmp_path / "rgb.png")
+    images, notes = load_targets([tmp_path / "rgb.png"], 16, 1)
+    assert images.shape == (1, 1, 16, 16) and "resized 24x20 -> 16x16" in notes[0] and "grey" in notes[0]
+    with pytest.raises(GankitError, match="no-resize"):
+        load_targets([tmp_path / "rgb.png"], 16, 1, resize=False)
+    (tmp_path / "bad.png").write_text("not an image")
+    with pytest.raises(GankitError, match="not a readable image"):
+        load_targets([tmp_path / "bad.png"], 16, 1)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """One-step stylegan2 and mlp (toy) runs at 8×8 / 2-D."""
+    root = tmp_path_factory.mktemp("runs")
+    Trainer(tiny_config("stylegan2", steps=1), root / "sg2", data=tiny_images(resolution=8)).train()
+    Trainer(tiny_config("toy-gan", steps=1), root / "toy").train()
+    return root
+
+
+def test_cli_project_then_interpolate_and_mix_from_it(monkeypatch, capsys, runs, tmp_path):
+    for k in range(2):
+        arr = np.random.default_rng(k).integers(0, 256, (8, 8), dtype=np.uint8)
+        Image.fromarray(arr).save(tmp_path / f"img{k}.png")
+    out = tmp_path / "proj"
+    code, stdout, err = _run(monkeypatch, capsys, "project", runs / "sg2", tmp_path / "img0.png", tmp_path / "img1.png",
+                             "--out", out, "--steps", 3, "--space", "w+", "-q")
+    assert code == 0, err
+    index = json.loads((out / "projection.json").read_text())
+    assert index["protocol"]["space"] == "w+" and index["protocol"]["steps"] == 3
+    assert index["protocol"]["extractor"]["extractor"] == "fmnist-cnn"
+    assert {"psnr", "ssim", "feature_distance"} <= set(index["images"][0])
+    folder = out / index["images"][0]["folder"]
+    assert {p.name for p in folder.iterdir()} == {"latent.npz", "compare.png", "optimisation.gif"}
+    assert np.load(folder / "latent.npz")["ws"].shape[0] == 4  # num_ws at 8×8
+    code, stdout, err = _run(monkeypatch, capsys, "interpolate", runs / "sg2", "--from", out, "--frames", 4,
+                             "--out", tmp_path / "walk.gif")
+    assert code == 0, err
+    assert Image.open(tmp_path / "walk.gif").n_frames >= 2
+    code, stdout, err = _run(monkeypatch, capsys, "mix", runs / "sg2", "--from", out, "--out", tmp_path / "mix.png")
+    assert code == 0, err
+    assert Image.open(tmp_path / "mix.png").size == (3 * 64 + 4 * 2 * 8, 3 * 64 + 4 * 2 * 8)  # 2 projected × 2, plus headers
+
+
+def test_cli_project_bad_inputs_give_one_line(monkeypatch, capsys, runs, tmp_path):
+    (tmp_path / "bad.png").write_text("not an image")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "ok.png")
+    (tmp_path / "emptyrun").mkdir()
+    cases = [
+        ((tmp_path / "emptyrun", tmp_path / "ok.png"), "no complete checkpoint"),  # a run with no generator
+        ((runs / "sg2", tmp_path / "bad.png"), "not a readable image"),
+        ((runs / "sg2", tmp_path / "missing.png"), "no image or folder"),
+        ((tmp_path / "norun", tmp_path / "ok.png"), "no run"),
+        ((runs / "toy", tmp_path / "ok.png"), "vector"),
+        ((runs / "sg2", tmp_path / "ok.png", "--space", "q"), "--space"),
+        ((runs / "sg2", tmp_path / "empty"), "no image or folder"),
+    ]
+    for args, message in cases:
+        code, _, err = _run(monkeypatch, capsys, "project", *args, "--out", tmp_path / "o", "--steps", 1, "-q")
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (args, err)
+    code, _, err = _run(monkeypatch, capsys, "interpolate", runs / "sg2", "--from", tmp_path, "--out", tmp_path / "w.gif")
+    assert code == 2 and "projection.json" in err
