@@ -284,6 +284,9 @@ def test_import_writes_a_run_that_loads_like_the_snapshot(snapshot, tmp_path, mo
     assert (cfg.model, cfg.G["channel_max"], cfg.G["mapping_layers"], cfg.D["mbstd_group_size"]) == ("stylegan2", 8, 2, 2)
     code, _, err = run_cli(monkeypatch, capsys, "sample", pkl, "-n", "4", "--out", tmp_path / "s.png")
     assert code == 0 and (tmp_path / "s.png").is_file(), err
+    # eval takes the .pkl as a run: it gets as far as checking the evaluator against the snapshot's RGB 8x8 images
+    code, _, err = run_cli(monkeypatch, capsys, "eval", pkl, "--metrics", "fid", "-n", "10", "-q")
+    assert code == 2 and "does not fit RGB 8x8 images" in err and "no run" not in err, err
 
 
 class Runs:
