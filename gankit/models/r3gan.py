@@ -172,16 +172,11 @@ class R3GANGenerator(Generator):
         self.to_image = conv(widths[-1], opts.img_channels, 1)
 
     def forward(self, z: Tensor, c: Tensor | None = None) -> Tensor:
-        h = z if self.embed is None else torch.cat([z, self.embed(self._labels(c))], dim=1)  # [N, z_dim (+ embed)]
+        h = z if self.embed is None else torch.cat([z, self.embed(c)], dim=1)  # [N, z_dim (+ embed)]
         x = self.basis.unsqueeze(0) * self.basis_scale(h).view(len(h), -1, 1, 1)  # [N, C0, 4, 4]
         for stage in self.stages:
             x = stage(x)  # [N, C_i, 4·2^i, 4·2^i]
         return image_output(self.to_image(x), self.training)  # [N, C, R, R]
-
-    def _labels(self, c: Tensor | None) -> Tensor:
-        if c is None:
-            raise GankitError(f"this R3GAN generator is conditional (c_dim={self.c_dim}): pass class labels")
-        return c
 
 
 class R3GANDiscriminator(Discriminator):
