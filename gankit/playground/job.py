@@ -283,7 +283,7 @@ class PlaygroundJob:
                                                "loss/D": history["loss/D"][i], "loss/G": history["loss/G"][i]}) + "\n")
                 if not history["step"]:
                     (run_dir / "log.jsonl").unlink()  # step 0: no losses to plot
-                SampleHook(t.cfg).write(t)  # samples/<step>.png (scatter beside the target) and .npy
+                SampleHook(t.cfg).fire(t)  # samples/<step>.png (scatter beside the target) and .npy
                 SummaryHook().on_end(t)  # loss.png and summary.md
             except BaseException:
                 shutil.rmtree(run_dir, ignore_errors=True)

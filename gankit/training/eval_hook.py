@@ -43,7 +43,6 @@ class EvalHook(IntervalHook):
         self.metrics = parse_metrics(list(cfg.eval.metrics))
         self.ctx = None
         self.last_report: Optional[dict] = None
-        self._last_step = -1
 
     def on_start(self, t: "Trainer") -> None:
         from gankit.metrics.evaluate import EvalContext, GeneratorSource, check_evaluator
@@ -65,13 +64,8 @@ class EvalHook(IntervalHook):
         if any(metric.reference for metric in self.metrics):
             self.ctx.extractor  # noqa: B018  (load it now: missing weights are an error at the start)
 
-    def after_step(self, t: "Trainer") -> None:
-        if self.due(t):
-            self.evaluate(t)
-
     def on_end(self, t: "Trainer") -> None:
-        if self._last_step != t.state.step:
-            self.evaluate(t)
+        super().on_end(t)
         self.plot(t)
 
     def on_interrupt(self, t: "Trainer") -> None:
@@ -82,11 +76,10 @@ class EvalHook(IntervalHook):
         if t.run_dir is not None and t.rank == 0 and (t.run_dir / "metrics.jsonl").is_file():
             plot_metrics(t.run_dir / "metrics.jsonl", t.run_dir / "metrics.png")
 
-    def evaluate(self, t: "Trainer") -> None:
+    def fire(self, t: "Trainer") -> None:
         """Measure the current generator; append one line per metric to metrics.jsonl."""
         from gankit.metrics.evaluate import evaluate
 
-        self._last_step = t.state.step
         if self.ctx is None:
             return
         G = sample_generator(t)

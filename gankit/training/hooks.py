@@ -45,17 +45,35 @@ class Hook:
 
 
 class IntervalHook(Hook):
-    """A hook that fires when the image clock crosses a multiple of `kimg` (0 = never)."""
+    """A hook that runs `fire(t)` each time the image clock crosses a multiple of `kimg` (0 = never) and
+    once more at the end, unless the last step already fired."""
 
     def __init__(self, kimg: float) -> None:
         self.interval = int(kimg * 1000)
         self._nimg_before = 0
+        self._fired_step = -1
 
     def before_step(self, t: "Trainer") -> None:
         self._nimg_before = t.state.cur_nimg
 
     def due(self, t: "Trainer") -> bool:
         return self.interval > 0 and t.state.cur_nimg // self.interval > self._nimg_before // self.interval
+
+    def fire(self, t: "Trainer") -> None:
+        """What the hook does at each interval (subclasses)."""
+        raise NotImplementedError
+
+    def after_step(self, t: "Trainer") -> None:
+        if self.due(t):
+            self._fire(t)
+
+    def on_end(self, t: "Trainer") -> None:
+        if self._fired_step != t.state.step:
+            self._fire(t)
+
+    def _fire(self, t: "Trainer") -> None:
+        self._fired_step = t.state.step
+        self.fire(t)
 
 
 def truncate_jsonl(path: Path, step: int) -> None:
@@ -107,18 +125,9 @@ class SampleHook(IntervalHook):
     def __init__(self, cfg: TrainConfig) -> None:
         super().__init__(cfg.log.sample_kimg)
         self.n = cfg.log.sample_n
-        self._last_step = -1
 
-    def after_step(self, t: "Trainer") -> None:
-        if self.due(t):
-            self.write(t)
-
-    def on_end(self, t: "Trainer") -> None:
-        if self._last_step != t.state.step:
-            self.write(t)
-
-    def write(self, t: "Trainer") -> None:
-        self._last_step = t.state.step
+    def fire(self, t: "Trainer") -> None:
+        """Write samples/<step>.png (and .npy for vector data) from the fixed z."""
         if t.run_dir is None or t.rank != 0:
             return
         from gankit.viz import save_image_grid, save_scatter
@@ -146,16 +155,9 @@ class CheckpointHook(IntervalHook):
 
     def __init__(self, cfg: TrainConfig) -> None:
         super().__init__(cfg.checkpoint.kimg)
-        self._last_step = -1
 
-    def after_step(self, t: "Trainer") -> None:
-        if self.due(t):
-            self._last_step = t.state.step
-            t.save_checkpoint()
-
-    def on_end(self, t: "Trainer") -> None:
-        if self._last_step != t.state.step:
-            t.save_checkpoint()
+    def fire(self, t: "Trainer") -> None:
+        t.save_checkpoint()
 
 
 class LogHook(Hook):

@@ -67,19 +67,9 @@ class SignGapHook(IntervalHook):
         super().__init__(cfg.eval.kimg)
         self.n, self.seed, self.batch_size = cfg.holdout, cfg.seed, cfg.eval.batch_size
         self.last: dict | None = None
-        self._last_step = -1
 
-    def after_step(self, t: "Trainer") -> None:
-        if self.due(t):
-            self.measure(t)
-
-    def on_end(self, t: "Trainer") -> None:
-        if self._last_step != t.state.step:
-            self.measure(t)
-
-    def measure(self, t: "Trainer") -> None:
+    def fire(self, t: "Trainer") -> None:
         """Score the two sets with D and append the record (rank 0)."""
-        self._last_step = t.state.step
         if t.rank != 0 or t.holdout_data is None:
             return
         n = min(self.n, len(t.data))
