@@ -2,8 +2,9 @@
 
 For each seed and arm, in this one process and one after the other: train `--preset` on `--train`
 images of the Fashion-MNIST train split (a seeded, class-balanced subset: train/10 per class) for
-`--seconds` of training (equal time per arm; evaluation time is part of it and is the same
-schedule for every arm), evaluating every `--eval-kimg`: FID of `-n` samples (G_ema when the preset
+`--kimg` thousand real images (equal images per arm, as the ADA paper compares arms; each arm's
+training CPU time, `time.process_time` less its evaluations, is recorded beside it, so unequal
+augmentation costs show), evaluating every `--eval-kimg`: FID of `-n` samples (G_ema when the preset
 keeps one) in the shipped `fmnist-cnn` feature space against the full test split (10,000 images),
 and D's mean sign (eval mode, no augmentation) on `--holdout` training images vs `--holdout`
 held-out train-split images (class-balanced, disjoint from the subset). The subset's and the
@@ -14,9 +15,9 @@ target 0.6, p 0 → 1 in `--ada-kimg` kimg). Writes OUT/results.json, OUT/indice
 folder (metrics.jsonl, log.jsonl, loss.png) and OUT/small_data.png (FID vs kimg per arm; D's
 train − held-out sign gap vs kimg).
 
-    python benchmarks/small_data.py [--preset dcgan] [--train 1000] [--holdout 500] [--seconds 360]
+    python benchmarks/small_data.py [--preset dcgan] [--train 1000] [--holdout 500] [--kimg 100]
                                     [--eval-kimg 8] [-n 2000] [--seeds 0] [--arms none,diffaugment,ada]
-                                    [--ada-kimg 20] [--threads 2] [--out bench_out/small_data]
+                                    [--ada-kimg 20] [--threads 1] [--out bench_out/small_data]
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ import torch
 
 from gankit.config import load_config
 from gankit.data import ImageDataset, load_dataset
+from gankit.training.eval_hook import EvalHook
 from gankit.training.overfit import SignGapHook
 from gankit.training.trainer import Trainer
 
@@ -57,9 +59,28 @@ def subset(data: ImageDataset, index: torch.Tensor) -> ImageDataset:
     return ImageDataset(data.name, data.images[index], data.labels[index], data.num_classes, data.class_names)
 
 
+class EvalTimer:
+    """Adds up the CPU time of the trainer's evaluation hooks (so training time is measured without them)."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.cpu_s = 0.0
+        for hook in trainer.hooks:
+            if isinstance(hook, (EvalHook, SignGapHook)):
+                hook.fire = self.timed(hook.fire)
+
+    def timed(self, fire):
+        def run(*args, **kwargs):
+            start = time.process_time()
+            try:
+                return fire(*args, **kwargs)
+            finally:
+                self.cpu_s += time.process_time() - start
+        return run
+
+
 def run_arm(args, arm: str, seed: int, train: ImageDataset, held: ImageDataset, out: Path) -> dict:
-    """Train one arm for --seconds; returns its curves from metrics.jsonl."""
-    overrides = [f"seed={seed}", f"seconds={args.seconds}", "kimg=100000", f"eval.kimg={args.eval_kimg}",
+    """Train one arm for --kimg; returns its curves from metrics.jsonl and its CPU time."""
+    overrides = [f"seed={seed}", f"kimg={args.kimg}", f"eval.kimg={args.eval_kimg}",
                  "eval.metrics=[fid]", f"eval.n={args.n}", "log.progress=false", "log.every=50",
                  "log.sample_kimg=0", "checkpoint.kimg=0", f"augment.ada.kimg={args.ada_kimg}"] + ARMS[arm]
     cfg = load_config(args.preset, overrides)
@@ -67,8 +88,10 @@ def run_arm(args, arm: str, seed: int, train: ImageDataset, held: ImageDataset, 
     gap = SignGapHook(dataclasses.replace(cfg, holdout=len(held)))
     trainer = Trainer(cfg, run_dir, data=train, hooks=[gap])
     trainer.holdout_data = held
-    start = time.perf_counter()
+    timer = EvalTimer(trainer)
+    start, cpu_start = time.perf_counter(), time.process_time()
     trainer.train()
+    train_cpu_s = time.process_time() - cpu_start - timer.cpu_s
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     fid = [(r["kimg"], r["fid"]) for r in records if r["metric"] == "fid"]
     signs = [(r["kimg"], r["d_sign_train"], r["d_sign_holdout"]) for r in records if r["metric"] == "d_sign"]
@@ -76,7 +99,8 @@ def run_arm(args, arm: str, seed: int, train: ImageDataset, held: ImageDataset, 
     p = [(r["kimg"], r["augment/p"]) for r in logs if "augment/p" in r]
     best = min(fid, key=lambda kv: kv[1])
     result = {"arm": arm, "seed": seed, "kimg": trainer.state.cur_nimg / 1000, "steps": trainer.state.step,
-              "wall_s": round(time.perf_counter() - start, 1), "fid": fid, "d_sign": signs, "p": p,
+              "wall_s": round(time.perf_counter() - start, 1),
+              "train_cpu_s": round(train_cpu_s, 1), "eval_cpu_s": round(timer.cpu_s, 1), "fid": fid, "d_sign": signs, "p": p,
               "best_fid": best[1], "best_kimg": best[0], "final_fid": fid[-1][1],
               "turned_up": fid[-1][1] > best[1] * 1.05}  # the last FID ≥ 5 % above the run's best
     print(json.dumps({k: v for k, v in result.items() if k not in ("fid", "d_sign", "p")}), flush=True)
@@ -111,13 +135,13 @@ def main() -> None:
     parser.add_argument("--preset", default="dcgan")
     parser.add_argument("--train", type=int, default=1000)
     parser.add_argument("--holdout", type=int, default=500)
-    parser.add_argument("--seconds", type=float, default=360)
+    parser.add_argument("--kimg", type=float, default=100)
     parser.add_argument("--eval-kimg", type=float, default=8)
     parser.add_argument("-n", type=int, default=2000)
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--arms", default="none,diffaugment,ada")
     parser.add_argument("--ada-kimg", type=float, default=20)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="bench_out/small_data")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -94,12 +94,14 @@ def noise_buffers(G) -> dict[str, Tensor]:
 
 
 def autocorrelation_penalty(maps: list[Tensor]) -> Tensor:
-    """Σ over maps and scales (halved down to 8×8) of the squared mean autocorrelation at shift 1 in x and y."""
+    """Σ over maps, images and scales (halved down to 8×8) of the squared mean autocorrelation at shift 1
+    in x and y; maps are [R, R] or, one per image, [N, R, R]."""
     reg = maps[0].new_zeros(())
     for m in maps:
-        noise = m[None, None]  # [1, 1, R, R]
+        noise = m.reshape(-1, 1, *m.shape[-2:])  # [N, 1, R, R]
         while True:
-            reg = reg + (noise * torch.roll(noise, 1, dims=3)).mean().square() + (noise * torch.roll(noise, 1, dims=2)).mean().square()
+            for dim in (3, 2):
+                reg = reg + (noise * torch.roll(noise, 1, dims=dim)).mean((1, 2, 3)).square().sum()
             if noise.shape[2] <= 8:
                 break
             noise = F.avg_pool2d(noise, 2)
@@ -134,18 +136,34 @@ def w_statistics(G, n: int = W_AVG_SAMPLES, seed: int = 0, batch_size: int = 100
     return w_avg, float(((ws - w_avg).square().sum() / n).sqrt())
 
 
+def image_generators(seed: int, indices: range) -> list[torch.Generator]:
+    """One CPU generator per image, keyed by (seed, the image's index): an image's projection does not
+    depend on the batch it is projected in."""
+    return [torch.Generator().manual_seed(int(np.random.SeedSequence([seed, i]).generate_state(1)[0]))
+            for i in indices]
+
+
+def draw(gens: list[torch.Generator], shape: tuple[int, ...]) -> Tensor:
+    """N(0, 1) of shape [N, *shape], row i from gens[i]."""
+    return torch.stack([torch.randn(shape, generator=g) for g in gens])
+
+
 @torch.no_grad()
-def best_z(G, target: Tensor, distance, generator: torch.Generator, candidates: int = Z_CANDIDATES) -> Tensor:
-    """The z [1, z_dim] among `candidates` draws whose image is nearest the target [1, C, H, W] (distance + MSE)."""
-    device = target.device
-    z = torch.randn(candidates, G.z_dim, generator=generator).to(device)  # [K, z_dim]
-    images = _Renderer(G, "z")(z)  # [K, C, H, W]
-    cost = distance(images, target.expand_as(images)) + (images - target).square().flatten(1).mean(1)  # [K]
-    return z[int(cost.argmin())][None].cpu()
+def best_z(G, targets: Tensor, distance, gens: list[torch.Generator], candidates: int = Z_CANDIDATES) -> Tensor:
+    """Per target [N, C, H, W], the z among `candidates` draws of its generator whose image is nearest
+    (distance + pixel MSE): [N, z_dim]."""
+    render = _Renderer(G, "z")
+    chosen = []
+    for target, gen in zip(targets, gens):
+        z = torch.randn(candidates, G.z_dim, generator=gen).to(targets.device)  # [K, z_dim]
+        images = render(z)  # [K, C, H, W]
+        cost = distance(images, target.expand_as(images)) + (images - target).square().flatten(1).mean(1)  # [K]
+        chosen.append(z[int(cost.argmin())].cpu())
+    return torch.stack(chosen)
 
 
 class _Renderer:
-    """latent [1, ...] -> raw image [1, C, H, W] for the chosen space (noise maps from the copy's buffers)."""
+    """latents [N, ...] -> raw images [N, C, H, W] for the chosen space (noise maps from the copy's buffers)."""
 
     def __init__(self, G, space: str) -> None:
         self.G, self.space = G, space
@@ -154,34 +172,40 @@ class _Renderer:
         if self.space == "z":
             raw = getattr(self.G, "raw", None)
             return raw(latent, None) if raw is not None else self.G(latent)
-        ws = latent.expand(-1, self.G.num_ws, -1)  # [1, num_ws, w_dim]
+        ws = latent.expand(-1, self.G.num_ws, -1)  # [N, num_ws, w_dim]
         return self.G.synthesis(ws, noise_mode="const")
 
 
-def project_one(G, target: Tensor, space: str, steps: int, distance, seed: int = 0,
-                w_stats: Optional[tuple[Tensor, float]] = None, lr: float = 0.1, regularize_noise: bool = True,
-                progress: bool = False, desc: str = "projecting") -> Projection:
-    """Project one image target [C, H, W] in [-1, 1] into G's `space` (G is left unchanged)."""
+def project_batch(G, targets: Tensor, space: str, steps: int, distance, seed: int = 0, first_index: int = 0,
+                  w_stats: Optional[tuple[Tensor, float]] = None, lr: float = 0.1, regularize_noise: bool = True,
+                  progress: bool = False, desc: str = "projecting") -> list[Projection]:
+    """Project targets [N, C, H, W] in [-1, 1] into G's `space` at once (G is left unchanged).
+
+    The N problems stay independent: the loss is a sum of per-image terms, Adam works elementwise,
+    each image has its own latent, noise maps ([N, R, R] in the copy's buffers) and random draws."""
     from tqdm.auto import tqdm
 
     check_generator(G, space)
     device = next(G.parameters()).device
     Gc = copy.deepcopy(G).eval().requires_grad_(False)
-    target = target.to(device, torch.float32)[None]  # [1, C, H, W]
-    gen = torch.Generator().manual_seed(seed)
+    targets = targets.to(device, torch.float32)  # [N, C, H, W]
+    n = len(targets)
+    gens = image_generators(seed, range(first_index, first_index + n))
     if space == "z":
-        start, std = best_z(Gc, target, distance, gen), 1.0  # [1, z_dim]
-        bufs = {}
+        start, std = best_z(Gc, targets, distance, gens), 1.0  # [N, z_dim]
+        maps = {}
     else:
         w_avg, std = w_stats if w_stats is not None else w_statistics(Gc, seed=seed)
-        start = w_avg.detach().cpu()[None, None].repeat(1, G.num_ws if space == "w+" else 1, 1)  # [1, L or 1, w_dim]
-        bufs = noise_buffers(Gc) if regularize_noise else {}
+        start = w_avg.detach().cpu()[None, None].repeat(n, G.num_ws if space == "w+" else 1, 1)  # [N, L or 1, w_dim]
+        maps = {}
+        if regularize_noise:
+            modules = dict(Gc.named_modules())
+            for name, buf in noise_buffers(Gc).items():
+                owner, _, attr = name.rpartition(".")
+                maps[name] = draw(gens, tuple(buf.shape)).to(device).requires_grad_(True)  # [N, R, R]
+                setattr(modules[owner], attr, maps[name])  # the copy renders image i with maps[name][i]
     latent = start.to(device).requires_grad_(True)
-    with torch.no_grad():
-        for buf in bufs.values():
-            buf.copy_(torch.randn(buf.shape, generator=gen))
-    params = [latent] + [buf.requires_grad_(True) for buf in bufs.values()]
-    opt = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999))
+    opt = torch.optim.Adam([latent, *maps.values()], lr=lr, betas=(0.9, 0.999))
     render = _Renderer(Gc, space)
     every = max(1, steps // GIF_FRAMES)
     frames = []
@@ -189,44 +213,51 @@ def project_one(G, target: Tensor, space: str, steps: int, distance, seed: int =
         t = step / steps
         for group in opt.param_groups:
             group["lr"] = learning_rate(t, lr)
-        jitter = torch.randn(latent.shape, generator=gen).to(device) * noise_scale(t, std)
-        image = render(latent + jitter)  # [1, C, H, W]
-        loss = distance(image, target).sum() + (image - target).square().mean()
-        if bufs:
-            loss = loss + NOISE_REG_WEIGHT * autocorrelation_penalty(list(bufs.values()))
+        jitter = draw(gens, tuple(latent.shape[1:])).to(device) * noise_scale(t, std)
+        images = render(latent + jitter)  # [N, C, H, W]
+        loss = (distance(images, targets) + (images - targets).square().flatten(1).mean(1)).sum()
+        if maps:
+            loss = loss + NOISE_REG_WEIGHT * autocorrelation_penalty(list(maps.values()))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         with torch.no_grad():
-            for buf in bufs.values():
-                buf -= buf.mean()
-                buf *= buf.square().mean().rsqrt()
+            for m in maps.values():
+                m -= m.mean((1, 2), keepdim=True)
+                m *= m.square().mean((1, 2), keepdim=True).rsqrt()
         if step % every == 0:
-            frames.append(image.detach()[0].clamp(-1, 1).cpu())
+            frames.append(images.detach().clamp(-1, 1).cpu())
     with torch.no_grad():
-        final = render(latent).clamp(-1, 1)  # [1, C, H, W]
-        frames.append(final[0].cpu())
-        out = latent.detach()[0].cpu()
-        if space != "z":
-            out = out.expand(G.num_ws, -1).clone()  # [num_ws, w_dim]
-        scores = pair_scores(final, target, distance)
-    return Projection(out, space, {k: b.detach().cpu().clone() for k, b in bufs.items()}, target[0].cpu(),
-                      final[0].cpu(), frames, scores)
+        final = render(latent).clamp(-1, 1)  # [N, C, H, W]
+        frames.append(final.cpu())
+        scores = pair_scores(final, targets, distance)
+    out = latent.detach().cpu()
+    if space != "z":
+        out = out.expand(-1, G.num_ws, -1)  # [N, num_ws, w_dim]
+    return [Projection(out[i].clone(), space, {k: m[i].detach().cpu().clone() for k, m in maps.items()},
+                       targets[i].cpu(), final[i].cpu(), [f[i] for f in frames], scores[i]) for i in range(n)]
 
 
 @torch.no_grad()
-def pair_scores(image: Tensor, target: Tensor, distance) -> dict:
-    """PSNR (dB, peak 2 on [-1, 1]), SSIM, the feature distance and the pixel MSE of [1, C, H, W] pairs."""
+def pair_scores(images: Tensor, targets: Tensor, distance) -> list[dict]:
+    """Per pair of [N, C, H, W] images: PSNR (dB, peak 2 on [-1, 1]), SSIM, the feature distance, the pixel MSE."""
     from gankit.metrics.distances import psnr, ssim
 
-    return {"psnr": float(psnr(image, target)[0]), "ssim": float(ssim(image, target)[0]),
-            "feature_distance": float(distance(image, target)[0]),
-            "pixel_mse": float((image.double() - target.double()).square().mean())}
+    columns = {"psnr": psnr(images, targets), "ssim": ssim(images, targets),
+               "feature_distance": distance(images, targets),
+               "pixel_mse": (images.double() - targets.double()).square().flatten(1).mean(1)}
+    return [{k: float(v[i]) for k, v in columns.items()} for i in range(len(images))]
+
+
+def default_batch(G) -> int:
+    """Images projected at once: 32 at 32 px and below, fewer as images grow, 1 from 256 px."""
+    return max(1, min(32, 32_768 // G.img_resolution ** 2))
 
 
 def project(G, images, space: Optional[str] = None, steps: int = 1000, seed: int = 0, distance=None,
-            progress: bool = True, regularize_noise: bool = True) -> list[Projection]:
-    """Project images [N, C, H, W] in [-1, 1] (at G's size and channels) into G; one Projection each."""
+            progress: bool = True, regularize_noise: bool = True, batch_size: Optional[int] = None) -> list[Projection]:
+    """Project images [N, C, H, W] in [-1, 1] (at G's size and channels) into G, `batch_size` at a time
+    (default: `default_batch`); one Projection each, the same whatever the batch size."""
     from tqdm.auto import tqdm
 
     from gankit.metrics.distances import feature_distance
@@ -240,12 +271,20 @@ def project(G, images, space: Optional[str] = None, steps: int = 1000, seed: int
     if images.ndim != 4 or tuple(images.shape[1:]) != shape:
         raise GankitError(f"images must be [N, {shape[0]}, {shape[1]}, {shape[2]}] for this generator; got "
                           f"{tuple(images.shape)} (load_targets converts image files)")
+    batch_size = batch_size or default_batch(G)
+    if batch_size < 1:
+        raise GankitError("--batch must be at least 1")
     device = next(G.parameters()).device
     distance = distance if distance is not None else feature_distance(device=device)
     w_stats = w_statistics(G, seed=seed) if space != "z" else None
-    bar = tqdm(range(len(images)), desc="images", disable=not progress or len(images) < 2)
-    return [project_one(G, images[i], space, steps, distance, seed, w_stats, regularize_noise=regularize_noise,
-                        progress=progress, desc=f"image {i + 1}/{len(images)}") for i in bar]
+    starts = range(0, len(images), batch_size)
+    results = []
+    for first in tqdm(starts, desc="batches", disable=not progress or len(starts) < 2):
+        last = min(first + batch_size, len(images))
+        results += project_batch(G, images[first:last], space, steps, distance, seed, first, w_stats,
+                                 regularize_noise=regularize_noise, progress=progress,
+                                 desc=f"images {first + 1}-{last} of {len(images)}")
+    return results
 
 
 def image_paths(inputs: list[Path]) -> list[Path]:
@@ -377,6 +416,8 @@ def project_command(
     seed: int = typer.Option(0, "--seed", help="seed of the w statistics, latent noise and initial noise maps"),
     resize: bool = typer.Option(True, "--resize/--no-resize", help="resize/convert images to the generator's size (else an error)"),
     no_noise_maps: bool = typer.Option(False, "--no-noise-maps", help="keep G's noise maps fixed (StyleGAN 1/2)"),
+    batch: Optional[int] = typer.Option(None, "--batch", help="images optimised at once (default 32 at 32 px, 1 from "
+                                                                "256 px); the results do not depend on it"),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:
@@ -399,7 +440,8 @@ def project_command(
         if note:
             typer.echo(f"note: {path}: {note}")
     distance = feature_distance(device=torch_device)
-    results = project(G, targets, space, steps, seed, distance, progress=not quiet, regularize_noise=not no_noise_maps)
+    results = project(G, targets, space, steps, seed, distance, progress=not quiet, regularize_noise=not no_noise_maps,
+                      batch_size=batch)
     proto = {**protocol(space, steps, seed, distance, not no_noise_maps, G), "run": str(run.resolve())}
     index = save_projections(results, [p.stem for p in paths], out, proto, notes, [str(p) for p in paths])
     for path, res in zip(paths, results):

@@ -39,18 +39,21 @@ def test_schedules_follow_the_projector():
 
 def test_projecting_an_image_of_G_recovers_it():
     G = _tiny_G()
-    w, target = _target(G)
     w_avg, _ = w_statistics(G)
-    with torch.no_grad():
+    with torch.no_grad():  # 8 known w in w_avg's basin: 0.3 of the way to mapped random z
+        ws = w_avg + 0.3 * (G.mapping(torch.randn(8, G.z_dim, generator=torch.Generator().manual_seed(1)), None) - w_avg)
+        targets = G.synthesis(ws, noise_mode="const").clamp(-1, 1)  # [8, 1, 16, 16]
         start = G.synthesis(w_avg[None, None].expand(1, G.num_ws, -1), noise_mode="const").clamp(-1, 1)
-    base = float(psnr(start, target)[0])  # where an optimiser that does not move stays
-    result = project(G, target, "w", steps=60, progress=False, regularize_noise=False)[0]
-    assert result.latent.shape == (G.num_ws, G.w_avg.shape[0])
-    assert result.scores["psnr"] > 28 and result.scores["psnr"] > base + 10
-    assert (result.latent[0] - w[0, 0]).norm() < 0.5 * (w_avg - w[0, 0]).norm()  # nearer the true w than the start
-    assert 0.9 < result.scores["ssim"] <= 1.0
+    base = psnr(start.expand_as(targets), targets)  # [8] where an optimiser that does not move stays
+    results = project(G, targets, "w", steps=150, progress=False, regularize_noise=False)
+    assert results[0].latent.shape == (G.num_ws, G.w_avg.shape[0])
+    # the problem is not convex: a random tiny G leaves some targets in a wrong basin, so most, not all, count
+    recovered = [r.scores["psnr"] > 25 and r.scores["psnr"] > float(b) + 10 and 0.8 < r.scores["ssim"] <= 1.0
+                 and (r.latent[0] - w[0]).norm() < 0.5 * (w_avg - w[0]).norm()  # nearer the true w than the start
+                 for r, b, w in zip(results, base, ws)]
+    assert sum(recovered) >= 5, [round(r.scores["psnr"], 1) for r in results]
     before = {n: b.clone() for n, b in G.named_buffers()}
-    project(G, target, "w+", steps=2, progress=False)
+    project(G, targets[:1], "w+", steps=2, progress=False)
     assert all(torch.equal(before[n], b) for n, b in G.named_buffers())  # G itself is left unchanged
 
 
@@ -145,3 +148,19 @@ def test_cli_project_bad_inputs_give_one_line(monkeypatch, capsys, runs, tmp_pat
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (args, err)
     code, _, err = _run(monkeypatch, capsys, "interpolate", runs / "sg2", "--from", tmp_path, "--out", tmp_path / "w.gif")
     assert code == 2 and "projection.json" in err
+
+
+@pytest.mark.parametrize("model, space", [("stylegan2", "w+"), ("stylegan", "w")])
+def test_an_image_projection_is_independent_of_the_others_in_its_batch(model, space):
+    G = _tiny_G(model)
+    targets = torch.cat([_target(G, seed)[1] for seed in (5, 6, 7, 8)])  # [4, 1, 16, 16]
+    first = project(G, targets[:3], space, steps=8, progress=False, batch_size=3)
+    other = project(G, targets[[0, 3, 2]], space, steps=8, progress=False, batch_size=3)
+    assert first[0].noise and torch.equal(first[0].latent, other[0].latent)  # image 0 does not see its neighbours
+    assert all(torch.equal(first[0].noise[k], other[0].noise[k]) for k in first[0].noise)
+    assert first[0].scores == other[0].scores
+    assert not torch.allclose(first[0].latent, first[1].latent)  # each image its own problem
+    # and its own random draws: alone it takes the same path, up to rounding that Adam amplifies a little
+    alone = project(G, targets[:1], space, steps=8, progress=False, batch_size=1)[0]
+    assert torch.allclose(alone.latent, first[0].latent, atol=0.05)
+    assert alone.scores["psnr"] == pytest.approx(first[0].scores["psnr"], abs=0.5)

@@ -128,8 +128,8 @@ def layer_noise(x: Tensor, const: Tensor, noise_mode: str, generator: Source) ->
     """Per-pixel noise [N, 1, H, W]: fresh N(0,1) draws ('random', from `generator` when given, keyed by
     global sample index for a SampleDraws) or the layer's constant."""
     n, _, h, w = x.shape
-    if noise_mode == "const":
-        return const.to(x.dtype)[None, None]
+    if noise_mode == "const":  # const [H, W], or one map per sample [N, H, W] (projection)
+        return const.to(x.dtype).view(-1, 1, h, w)
     if noise_mode != "random":
         raise ValueError(f"noise_mode must be random, const or none, got {noise_mode!r}")
     if generator is None:

@@ -321,7 +321,7 @@ class Trainer:
         try:
             while not self.done():
                 self.step()
-            self._call("on_end")
+            self.finish()
         except Diverged:
             self._call("on_interrupt")
             raise
@@ -333,6 +333,14 @@ class Trainer:
         finally:
             self._lock.release()
         return self
+
+    def finish(self) -> None:
+        """End the run: the hooks' last work (final checkpoint, samples, evaluation, summary), then release
+        the run folder; `train()` calls it, and code that drives `step()` itself calls it once at the end."""
+        try:
+            self._call("on_end")
+        finally:
+            self._lock.release()
 
     def step(self) -> None:
         """One generator step and its `n_critic` discriminator steps."""
