@@ -8,7 +8,7 @@ FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 TORCH := torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-all bench data browser clean
+.PHONY: venv demo test test-all bench data browser lpips clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ browser:
 	   (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1)) || \
 	  echo "note: could not install chromium with apt; the playground's browser test will be skipped"; \
 	fi
+
+# LPIPS's calibration layers (weights/v0.1/vgg.pth) for `--lpips-weights`: the lpips package without its
+# dependencies (gankit reads the file and never imports lpips or torchvision). VGG16 itself is the user's file.
+lpips: venv
+	$(PIP) install -q --no-deps lpips==0.1.4
 
 # Train, then measure: FID, precision and recall of 2,000 samples beside the real-vs-real floor
 # (about half a minute of CPU on 2 cores, the first time; reference statistics are cached after).

@@ -9,8 +9,10 @@ noise_mode='const') are optimised too, penalised by the multi-scale autocorrelat
 (weight 1e5) and re-normalised to zero mean and unit variance after each step. Other generators
 (DCGAN, ProGAN, MLP) are projected in z, from the best of 64 random z, with σ_z = 1.
 
-The distance is the offline fmnist-cnn feature distance (gankit.metrics.distances) plus pixel MSE;
-LPIPS-VGG16 is not available in gankit. Everything that defines the result is in `protocol`.
+The loss is a perceptual distance plus pixel MSE. The distance (gankit.metrics.distances.select_distance)
+is LPIPS-VGG16, the projector's own, when the user gives torchvision's VGG16 weights; otherwise the offline
+fmnist-cnn (grey images) or effnet-lite0 (RGB, when installed) feature distance; for RGB images without
+either, pixel MSE alone. Everything that defines the result is in `protocol`.
 """
 from __future__ import annotations
 
@@ -51,7 +53,7 @@ class Projection:
     target: Tensor  # [C, H, W] in [-1, 1]
     image: Tensor  # [C, H, W] in [-1, 1]
     frames: list[Tensor] = field(default_factory=list)  # [C, H, W] snapshots during the optimisation
-    scores: dict = field(default_factory=dict)  # psnr, ssim, feature_distance, pixel_mse
+    scores: dict = field(default_factory=dict)  # psnr, ssim, the distance's score (lpips or feature_distance), pixel_mse
 
 
 def is_style(G) -> bool:
@@ -240,12 +242,14 @@ def project_batch(G, targets: Tensor, space: str, steps: int, distance, seed: in
 
 @torch.no_grad()
 def pair_scores(images: Tensor, targets: Tensor, distance) -> list[dict]:
-    """Per pair of [N, C, H, W] images: PSNR (dB, peak 2 on [-1, 1]), SSIM, the feature distance, the pixel MSE."""
+    """Per pair of [N, C, H, W] images: PSNR (dB, peak 2 on [-1, 1]), SSIM, the distance (under its
+    `score_key`: lpips or feature_distance; none for pixel MSE alone) and the pixel MSE."""
     from gankit.metrics.distances import psnr, ssim
 
-    columns = {"psnr": psnr(images, targets), "ssim": ssim(images, targets),
-               "feature_distance": distance(images, targets),
-               "pixel_mse": (images.double() - targets.double()).square().flatten(1).mean(1)}
+    columns = {"psnr": psnr(images, targets), "ssim": ssim(images, targets)}
+    if distance.score_key is not None:
+        columns[distance.score_key] = distance(images, targets)
+    columns["pixel_mse"] = (images.double() - targets.double()).square().flatten(1).mean(1)
     return [{k: float(v[i]) for k, v in columns.items()} for i in range(len(images))]
 
 
@@ -260,7 +264,7 @@ def project(G, images, space: Optional[str] = None, steps: int = 1000, seed: int
     (default: `default_batch`); one Projection each, the same whatever the batch size."""
     from tqdm.auto import tqdm
 
-    from gankit.metrics.distances import feature_distance
+    from gankit.metrics.distances import select_distance
 
     space = space or default_space(G)
     check_generator(G, space)
@@ -275,7 +279,8 @@ def project(G, images, space: Optional[str] = None, steps: int = 1000, seed: int
     if batch_size < 1:
         raise GankitError("--batch must be at least 1")
     device = next(G.parameters()).device
-    distance = distance if distance is not None else feature_distance(device=device)
+    if distance is None:
+        distance = select_distance(G.img_channels, G.img_resolution, device=device)
     w_stats = w_statistics(G, seed=seed) if space != "z" else None
     starts = range(0, len(images), batch_size)
     results = []
@@ -344,7 +349,7 @@ def protocol(space: str, steps: int, seed: int, distance, regularize_noise: bool
             "latent_noise": f"{LATENT_NOISE}·σ·max(0, 1 − t/{NOISE_RAMP})², σ = " + ("σ_w" if style else "1"),
             "noise_maps": (f"optimised, autocorrelation regulariser weight {NOISE_REG_WEIGHT:g}, re-normalised each step"
                            if style and regularize_noise and noise_buffers(G) else "none"),
-            "loss": "feature distance + pixel MSE", "lpips": "not available (no LPIPS-VGG16 in gankit)",
+            "loss": f"{distance.name} distance + pixel MSE",
             **distance.protocol(), "psnr": "dB, peak 2 on [-1, 1]", "ssim": "Gaussian 11, sigma 1.5, on [0, 1]",
             "gankit_version": __version__}
 
@@ -418,11 +423,15 @@ def project_command(
     no_noise_maps: bool = typer.Option(False, "--no-noise-maps", help="keep G's noise maps fixed (StyleGAN 1/2)"),
     batch: Optional[int] = typer.Option(None, "--batch", help="images optimised at once (default 32 at 32 px, 1 from "
                                                                 "256 px); the results do not depend on it"),
+    lpips_weights: Optional[Path] = typer.Option(None, "--lpips-weights", help="torchvision's VGG16 file vgg16-397923af.pth: "
+                                                 "the distance is LPIPS-VGG16 (sha256-checked)"),
+    lpips_lin: Optional[Path] = typer.Option(None, "--lpips-lin", help="LPIPS v0.1 calibration file vgg.pth "
+                                             "(default: the lpips package's; make lpips)"),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:
     """Project real images into a generator's latent space (StyleGAN2-ADA's projector; z for other generators)."""
-    from gankit.metrics.distances import feature_distance
+    from gankit.metrics.distances import select_distance
     from gankit.nn.device import pick_device
     from gankit.runs.load import load
 
@@ -439,12 +448,16 @@ def project_command(
     for path, note in zip(paths, notes):
         if note:
             typer.echo(f"note: {path}: {note}")
-    distance = feature_distance(device=torch_device)
+    distance = select_distance(G.img_channels, G.img_resolution, None if lpips_weights is None else str(lpips_weights),
+                               None if lpips_lin is None else str(lpips_lin), device=torch_device)
+    if distance.note:
+        typer.echo(f"note: {distance.note}")
     results = project(G, targets, space, steps, seed, distance, progress=not quiet, regularize_noise=not no_noise_maps,
                       batch_size=batch)
     proto = {**protocol(space, steps, seed, distance, not no_noise_maps, G), "run": str(run.resolve())}
     index = save_projections(results, [p.stem for p in paths], out, proto, notes, [str(p) for p in paths])
     for path, res in zip(paths, results):
         s = res.scores
-        typer.echo(f"{path.name}: PSNR {s['psnr']:.2f} dB, SSIM {s['ssim']:.3f}, feature distance {s['feature_distance']:.4f}")
+        score = f", {distance.name} {s[distance.score_key]:.4f}" if distance.score_key else ""
+        typer.echo(f"{path.name}: PSNR {s['psnr']:.2f} dB, SSIM {s['ssim']:.3f}{score}, pixel MSE {s['pixel_mse']:.4f}")
     typer.echo(f"wrote {index} ({len(results)} image(s), {space} space, {steps} steps)")

@@ -57,3 +57,41 @@ def run_cli(monkeypatch, capsys, *args):
         code = exit_.code or 0
     out = capsys.readouterr()
     return code, out.out, out.err
+
+
+def write_random_lpips_files(folder, legacy: bool = False):
+    """(vgg16, lin) files with random weights in the real files' layouts: torchvision's VGG16 state dict
+    (`features.*` plus a small stand-in `classifier.*`) and the lpips package's `lin{k}.model.1.weight`."""
+    from pathlib import Path
+
+    from gankit.metrics.lpips_vgg import TAP_CHANNELS, vgg16_features
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    state = {f"features.{k}": v for k, v in vgg16_features().state_dict().items()}
+    state.update({"classifier.0.weight": torch.randn(4, 8), "classifier.0.bias": torch.zeros(4)})
+    g = torch.Generator().manual_seed(1)
+    lins = {f"lin{k}.model.1.weight": torch.rand(1, c, 1, 1, generator=g) for k, c in enumerate(TAP_CHANNELS)}
+    vgg, lin = folder / "vgg16-random.pth", folder / "lin-random.pth"
+    torch.save(state, vgg, _use_new_zipfile_serialization=not legacy)
+    torch.save(lins, lin)
+    return vgg, lin
+
+
+@pytest.fixture(scope="session")
+def lpips_files(tmp_path_factory):
+    """Random LPIPS weight files (see write_random_lpips_files)."""
+    return write_random_lpips_files(tmp_path_factory.mktemp("lpips"))
+
+
+@pytest.fixture
+def accept_lpips_files(monkeypatch, lpips_files):
+    """The random LPIPS files, accepted by the sha256 check as if they were the real ones (CLI tests)."""
+    from gankit.metrics import lpips_vgg
+    from gankit.metrics.lpips_vgg import file_sha256
+
+    vgg, lin = lpips_files
+    monkeypatch.setattr(lpips_vgg, "VGG16_SHA256", file_sha256(vgg))
+    monkeypatch.setattr(lpips_vgg, "LIN_SHA256", file_sha256(lin))
+    return vgg, lin

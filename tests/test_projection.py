@@ -8,7 +8,9 @@ from PIL import Image
 
 from gankit.config import load_config
 from gankit.errors import GankitError
+from gankit.metrics import distances
 from gankit.metrics.distances import psnr
+from gankit.metrics.lpips_vgg import file_sha256
 from gankit.models import build_models, resolve_model_options
 from gankit.projection import (autocorrelation_penalty, learning_rate, load_targets, noise_scale, project,
                                w_statistics)
@@ -103,6 +105,8 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     Trainer(tiny_config("stylegan2", steps=1), root / "sg2", data=tiny_images(resolution=8)).train()
     Trainer(tiny_config("toy-gan", steps=1), root / "toy").train()
+    Trainer(tiny_config("stylegan2", steps=1), root / "sg2-16", data=tiny_images(resolution=16)).train()
+    Trainer(tiny_config("dcgan", steps=1), root / "dcgan-rgb", data=tiny_images(resolution=8, channels=3, classes=0)).train()
     return root
 
 
@@ -164,3 +168,53 @@ def test_an_image_projection_is_independent_of_the_others_in_its_batch(model, sp
     alone = project(G, targets[:1], space, steps=8, progress=False, batch_size=1)[0]
     assert torch.allclose(alone.latent, first[0].latent, atol=0.05)
     assert alone.scores["psnr"] == pytest.approx(first[0].scores["psnr"], abs=0.5)
+
+
+def _save_images(folder, count: int, size: int, channels: int = 1) -> list:
+    paths = []
+    for k in range(count):
+        shape = (size, size) if channels == 1 else (size, size, 3)
+        Image.fromarray(np.random.default_rng(k).integers(0, 256, shape, dtype=np.uint8)).save(folder / f"img{k}.png")
+        paths.append(folder / f"img{k}.png")
+    return paths
+
+
+def test_cli_project_with_lpips_stamps_its_files(monkeypatch, capsys, runs, tmp_path, accept_lpips_files):
+    vgg, lin = accept_lpips_files
+    images = _save_images(tmp_path, 1, 16)
+    code, stdout, err = _run(monkeypatch, capsys, "project", runs / "sg2-16", *images, "--out", tmp_path / "proj",
+                             "--steps", 2, "--lpips-weights", vgg, "--lpips-lin", lin, "-q")
+    assert code == 0, err
+    index = json.loads((tmp_path / "proj" / "projection.json").read_text())
+    proto = index["protocol"]
+    assert proto["distance"] == "lpips-vgg16" and proto["loss"] == "lpips-vgg16 distance + pixel MSE"
+    assert proto["lpips"]["vgg16_weights_sha256"] == file_sha256(vgg) and proto["lpips"]["lin_weights_sha256"] == file_sha256(lin)
+    assert proto["lpips"]["version"] == "0.1" and "extractor" not in proto
+    assert index["images"][0]["lpips"] >= 0 and "lpips-vgg16" in stdout
+
+
+def test_cli_project_lpips_options_give_one_line(monkeypatch, capsys, runs, lpips_files, tmp_path):
+    vgg, lin = lpips_files  # random weights: the sha256 check refuses them
+    img16, img8 = _save_images(tmp_path, 1, 16)[0], tmp_path / "img8.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(img8)
+    cases = [
+        ((runs / "sg2-16", img16, "--lpips-weights", vgg), "is not torchvision's VGG16"),
+        ((runs / "sg2-16", img16, "--lpips-weights", tmp_path / "missing.pth"), "no torchvision's VGG16"),
+        ((runs / "sg2", img8, "--lpips-weights", vgg), "at least 16x16"),
+        ((runs / "sg2-16", img16, "--lpips-lin", lin), "--lpips-lin needs --lpips-weights"),
+    ]
+    for args, message in cases:
+        code, _, err = _run(monkeypatch, capsys, "project", *args, "--out", tmp_path / "o", "--steps", 1, "-q")
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (args, err)
+
+
+def test_cli_project_rgb_without_effnet_uses_pixels_and_says_so(monkeypatch, capsys, runs, tmp_path):
+    monkeypatch.setattr(distances, "effnet_installed", lambda: False)
+    images = _save_images(tmp_path, 1, 8, channels=3)
+    code, stdout, err = _run(monkeypatch, capsys, "project", runs / "dcgan-rgb", *images, "--out", tmp_path / "proj",
+                             "--steps", 2, "-q")
+    assert code == 0, err
+    assert "note: no perceptual distance for RGB images" in stdout
+    index = json.loads((tmp_path / "proj" / "projection.json").read_text())
+    assert index["protocol"]["distance"] == "pixel-mse" and "gankit[effnet]" in index["protocol"]["distance_note"]
+    assert index["protocol"]["space"] == "z" and "feature_distance" not in index["images"][0]

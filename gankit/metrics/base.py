@@ -35,3 +35,4 @@ class Metric:
     check: Optional[Callable[["EvalContext"], None]] = None  # raises GankitError when not applicable
     reference: bool = False  # compares with a real split (its protocol names split, counts, extractor)
     protocol: Optional[Callable[["EvalContext"], dict]] = None  # more of the metric's protocol (e.g. PPL's distance)
+    distance: bool = False  # measures with the image distance of gankit.metrics.distances (--lpips-weights applies)

@@ -29,6 +29,10 @@ def eval_command(
     n: Optional[int] = typer.Option(None, "-n", help="samples to generate (default 10,000 for images, 2,500 for modes)"),
     extractor: str = typer.Option("fmnist-cnn", "--extractor", help="feature extractor for image metrics"),
     weights: Optional[Path] = typer.Option(None, "--weights", help="extractor weights file (default: the shipped ones)"),
+    lpips_weights: Optional[Path] = typer.Option(None, "--lpips-weights", help="torchvision's VGG16 file vgg16-397923af.pth: "
+                                                 "the ppl metrics measure with LPIPS-VGG16 (sha256-checked)"),
+    lpips_lin: Optional[Path] = typer.Option(None, "--lpips-lin", help="LPIPS v0.1 calibration file vgg.pth "
+                                             "(default: the lpips package's; make lpips)"),
     data: Optional[str] = typer.Option(None, "--data", help="reference dataset name or path (default: the run's data)"),
     split: Optional[str] = typer.Option(None, "--split", help="reference split (default: test when the dataset has one)"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the full report (values, floors, protocol) here"),
@@ -66,14 +70,21 @@ def eval_command(
     else:
         raise GankitError(f"no run, checkpoint or image folder at {run}")
     ctx = EvalContext(source, data, parse_metrics(metrics) if metrics else [], split=split, extractor_name=extractor,
-                      weights=None if weights is None else str(weights), seed=seed, batch_size=batch_size,
+                      weights=None if weights is None else str(weights),
+                      lpips_weights=None if lpips_weights is None else str(lpips_weights),
+                      lpips_lin=None if lpips_lin is None else str(lpips_lin), seed=seed, batch_size=batch_size,
                       device=torch_device, progress=not quiet, use_cache=not no_cache)
     check_evaluator(ctx, data)
     if not metrics:
         classifies = source.kind == "image" and source.num_classes > 0 and ctx.extractor.num_classes == source.num_classes
         ctx.metrics = parse_metrics(default_metrics(source.kind, classifies))
+    if (lpips_weights is not None or lpips_lin is not None) and not any(m.distance for m in ctx.metrics):
+        raise GankitError("--lpips-weights and --lpips-lin apply to the ppl metrics only; add e.g. --metrics ppl")
     report = evaluate(ctx, n)
     typer.echo(format_report(report))
+    for note in dict.fromkeys(r["protocol"].get("distance_note") for r in report["results"].values()):
+        if note:
+            typer.echo(f"note: {note}")
     modes = report["results"].get("modes", {}).get("values", {})
     if modes.get("reverse_kl", 0.0) == float("inf"):
         typer.echo("note: reverse KL is infinite because no sample lies within 3 standard deviations of a mode "

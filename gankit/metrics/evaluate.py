@@ -234,6 +234,8 @@ class EvalContext:
     split: Optional[str] = None  # None: test when the dataset has one, else train
     extractor_name: str = "fmnist-cnn"
     weights: Optional[str] = None
+    lpips_weights: Optional[str] = None  # torchvision's VGG16 file: PPL measures with LPIPS-VGG16
+    lpips_lin: Optional[str] = None  # LPIPS's calibration file (default: the lpips package's)
     seed: int = 0
     batch_size: int = EVAL_BATCH
     device: str | torch.device = "cpu"
@@ -263,6 +265,19 @@ class EvalContext:
         from gankit.metrics.features import load_extractor
 
         return self._once("extractor", lambda: load_extractor(self.extractor_name, self.weights, self.device))
+
+    @property
+    def distance(self):
+        """The image distance of PPL (gankit.metrics.distances.select_distance), loaded once."""
+        from gankit.metrics.distances import select_distance
+
+        def make():
+            fmnist = self.weights if self.extractor_name == "fmnist-cnn" else None
+            effnet = self.weights if self.extractor_name == "effnet-lite0" else None
+            return select_distance(self.source.channels, self.source.resolution, self.lpips_weights, self.lpips_lin,
+                                   fmnist, effnet, self.device)
+
+        return self._once("distance", make)
 
     def _dataset(self, split: str):
         """The real images of `split` at the samples' resolution and channels, or None if there is no such split."""

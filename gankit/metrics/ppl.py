@@ -5,10 +5,11 @@ the symmetry of z0 and z1 is the paper's t ∈ {0, 1}, as both official implemen
 in z the path is slerp(z0, z1, ·) and both points go through the mapping, in w it is the lerp of
 mapping(z0) and mapping(z1). The images at t and t + ε (ε = 1e-4; rendered with constant noise) give
 d(img_t, img_{t+ε}) / ε²; PPL is the mean of these values after discarding those below the 1st and
-above the 99th percentile. The distance is the offline fmnist-cnn feature distance
-(gankit.metrics.distances; LPIPS-VGG16 is not available in gankit), stamped in the result with the
-count and seed. No face crop (the paper crops faces; that is off here). The paper draws 50,000
-samples; on CPU the default is 1,000.
+above the 99th percentile. The distance is the one `gankit project` uses
+(gankit.metrics.distances.select_distance): LPIPS-VGG16, the paper's, when the user gives its
+weights (`--lpips-weights`), else the offline fmnist-cnn (grey) or effnet-lite0 (RGB) feature
+distance, else pixel MSE; it is stamped in the result with the count and seed. No face crop (the
+paper crops faces; that is off here). The paper draws 50,000 samples; on CPU the default is 1,000.
 
 Registered as `ppl_zfull`, `ppl_wfull`, `ppl_zend`, `ppl_wend`, and `ppl` (= w, end: StyleGAN2's choice).
 """
@@ -69,7 +70,7 @@ def perceptual_path_length(G, n: int = CPU_DEFAULT_N, space: str = "w", sampling
     """PPL of G: {"ppl", "ppl_std" of the kept values, "n", "n_kept"} (see the module docstring)."""
     from tqdm.auto import tqdm
 
-    from gankit.metrics.distances import feature_distance
+    from gankit.metrics.distances import select_distance
 
     if space not in ("z", "w") or sampling not in ("full", "end"):
         raise GankitError(f"PPL space must be z or w and sampling full or end; got {space!r}, {sampling!r}")
@@ -79,7 +80,8 @@ def perceptual_path_length(G, n: int = CPU_DEFAULT_N, space: str = "w", sampling
     if G.c_dim:
         raise GankitError("PPL of conditional generators is not supported")
     device = next(G.parameters()).device
-    distance = distance if distance is not None else feature_distance(device=device)
+    if distance is None:
+        distance = select_distance(G.img_channels, G.img_resolution, device=device)
     gen = torch.Generator().manual_seed(seed)
     was_training = G.training
     G.eval()
@@ -112,18 +114,14 @@ def protocol(space: str, sampling: str, distance) -> dict:
     """What defines a PPL value besides its count and seed."""
     return {"space": space, "sampling": sampling, "epsilon": EPSILON, "path": "slerp in z" if space == "z" else "lerp in w",
             "trim": "mean of values within the 1st-99th percentile", "noise_mode": "const", "crop": "none",
-            "lpips": "not available (no LPIPS-VGG16 in gankit)", **distance.protocol()}
+            **distance.protocol()}
 
 
 def _registered(name: str) -> Metric:
     space, sampling = VARIANTS[name]
 
     def run(ctx, n: int) -> tuple[dict, None]:
-        from gankit.metrics.distances import feature_distance
-
-        weights = ctx.weights if ctx.extractor_name == "fmnist-cnn" else None
-        distance = feature_distance(weights, ctx.device)
-        result = perceptual_path_length(ctx.source.G, n, space, sampling, eval_seed(ctx.seed), distance,
+        result = perceptual_path_length(ctx.source.G, n, space, sampling, eval_seed(ctx.seed), ctx.distance,
                                         progress=ctx.progress)
         return {name: result["ppl"], f"{name}_std": result["ppl_std"], f"{name}_kept": result["n_kept"]}, None  # no floor
 
@@ -135,14 +133,14 @@ def _registered(name: str) -> Metric:
             raise GankitError(f"{name} needs a style-based generator (a mapping network); use ppl_zfull or ppl_zend")
         if G.c_dim:
             raise GankitError(f"{name} does not support conditional generators")
+        _ = ctx.distance  # its weights are loaded (or refused) before any metric starts
 
     def stamp(ctx) -> dict:
-        from gankit.metrics.distances import feature_distance
+        return protocol(space, sampling, ctx.distance)
 
-        return protocol(space, sampling, feature_distance(ctx.weights if ctx.extractor_name == "fmnist-cnn" else None))
-
-    summary = f"perceptual path length, {space} space, {sampling} sampling, ε 1e-4, fmnist-cnn feature distance"
-    return Metric(name, summary, "image", run, CPU_DEFAULT_N, check=check, protocol=stamp)
+    summary = (f"perceptual path length, {space} space, {sampling} sampling, ε 1e-4, LPIPS-VGG16 (--lpips-weights) "
+               "or an offline feature distance")
+    return Metric(name, summary, "image", run, CPU_DEFAULT_N, check=check, protocol=stamp, distance=True)
 
 
 def register_metrics() -> None:

@@ -7,6 +7,8 @@ import torch
 from torch import nn
 
 from gankit.errors import GankitError
+from gankit.metrics import distances
+from gankit.metrics.lpips_vgg import file_sha256
 from gankit.metrics.ppl import EPSILON, path_lengths, perceptual_path_length, slerp, trimmed_mean
 from gankit.training import Trainer
 from tests.conftest import run_cli as _run, tiny_config, tiny_images
@@ -96,3 +98,46 @@ def test_cli_eval_ppl_is_stamped(monkeypatch, capsys, tmp_path):
     proto = report["ppl"]["protocol"]
     assert proto["space"] == "w" and proto["sampling"] == "end" and proto["epsilon"] == 1e-4
     assert proto["n_fake"] == 20 and "seed" in proto and proto["extractor"]["extractor"] == "fmnist-cnn"
+    assert proto["distance"] == "fmnist-cnn"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """One-step runs: stylegan2 at 16×16 grey, dcgan at 8×8 RGB, and a toy (vector) run."""
+    root = tmp_path_factory.mktemp("runs")
+    Trainer(tiny_config("stylegan2", steps=1), root / "sg2-16", data=tiny_images(resolution=16)).train()
+    Trainer(tiny_config("dcgan", steps=1), root / "dcgan-rgb", data=tiny_images(resolution=8, channels=3, classes=0)).train()
+    Trainer(tiny_config("toy-gan", steps=1), root / "toy").train()
+    return root
+
+
+def test_cli_eval_ppl_with_lpips_stamps_its_files(monkeypatch, capsys, runs, tmp_path, accept_lpips_files):
+    vgg, lin = accept_lpips_files
+    code, out, err = _run(monkeypatch, capsys, "eval", runs / "sg2-16", "--metrics", "ppl", "-n", 10,
+                          "--lpips-weights", vgg, "--lpips-lin", lin, "--json", tmp_path / "r.json", "-q")
+    assert code == 0, err
+    proto = json.loads((tmp_path / "r.json").read_text())["results"]["ppl"]["protocol"]
+    assert proto["distance"] == "lpips-vgg16" and proto["lpips"]["version"] == "0.1"
+    assert proto["lpips"]["vgg16_weights_sha256"] == file_sha256(vgg) and proto["lpips"]["lin_weights_sha256"] == file_sha256(lin)
+
+
+def test_cli_eval_lpips_options_give_one_line(monkeypatch, capsys, runs, lpips_files):
+    vgg, lin = lpips_files  # random weights: the sha256 check refuses them
+    cases = [
+        ((runs / "sg2-16", "--metrics", "ppl", "--lpips-weights", vgg), "is not torchvision's VGG16"),
+        ((runs / "sg2-16", "--metrics", "ppl", "--lpips-lin", lin), "--lpips-lin needs --lpips-weights"),
+        ((runs / "toy", "--lpips-weights", vgg), "apply to the ppl metrics only"),
+    ]
+    for args, message in cases:
+        code, _, err = _run(monkeypatch, capsys, "eval", *args, "-n", 10, "-q")
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (args, err)
+
+
+def test_cli_eval_ppl_of_rgb_without_effnet_uses_pixels_and_says_so(monkeypatch, capsys, runs, tmp_path):
+    monkeypatch.setattr(distances, "effnet_installed", lambda: False)
+    code, out, err = _run(monkeypatch, capsys, "eval", runs / "dcgan-rgb", "--metrics", "ppl_zfull", "-n", 10,
+                          "--json", tmp_path / "r.json", "-q")
+    assert code == 0, err
+    assert "note: no perceptual distance for RGB images" in out
+    proto = json.loads((tmp_path / "r.json").read_text())["results"]["ppl_zfull"]["protocol"]
+    assert proto["distance"] == "pixel-mse" and "gankit[effnet]" in proto["distance_note"]

@@ -44,6 +44,19 @@ STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80)
 STEM_CHANNELS = 32
 
 
+def _scale_ends() -> frozenset[int]:
+    """Indices in `_blocks` of the last block before each downsampling, and of the last block."""
+    ends, index = [], -1
+    for stage, (repeats, *_rest) in enumerate(STAGES):
+        index += repeats
+        if stage + 1 == len(STAGES) or STAGES[stage + 1][2] == 2:
+            ends.append(index)
+    return frozenset(ends)
+
+
+SCALE_ENDS = _scale_ends()  # blocks 0, 2, 4, 10, 15
+
+
 class SameConv2d(nn.Conv2d):
     """Conv2d with TensorFlow "SAME" padding: output ceil(size / stride), the extra pixel padded last."""
 
@@ -126,6 +139,17 @@ class EffNetLite0(FeatureExtractor):
         x = F.relu6(self._bn1(self._conv_head(x)))  # [N, 1280, H/32, W/32]
         features = x.mean(dim=(2, 3))  # [N, 1280]
         return features, self._fc(features)
+
+    def scale_outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Prepared input [N, 3, 224, 224] -> the last block's output at each resolution: 112, 56, 28, 14, 7 px
+        ([N, 16, 112, 112], [N, 24, 56, 56], [N, 40, 28, 28], [N, 112, 14, 14], [N, 320, 7, 7] at 224)."""
+        x = F.relu6(self._bn0(self._conv_stem(x)))  # [N, 32, H/2, W/2]
+        out = []
+        for index, block in enumerate(self._blocks):
+            x = block(x)
+            if index in SCALE_ENDS:
+                out.append(x)
+        return out
 
     def protocol(self) -> dict:
         """Name, weights' sha256, input size and the resize rule that define these features."""
