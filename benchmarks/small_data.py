@@ -80,7 +80,7 @@ class EvalTimer:
 
 def run_arm(args, arm: str, seed: int, train: ImageDataset, held: ImageDataset, out: Path) -> dict:
     """Train one arm for --kimg; returns its curves from metrics.jsonl and its CPU time."""
-    overrides = [f"seed={seed}", f"kimg={args.kimg}", f"eval.kimg={args.eval_kimg}",
+    overrides = [f"seed={seed}", f"kimg={args.kimg}", "steps=null", f"eval.kimg={args.eval_kimg}",
                  "eval.metrics=[fid]", f"eval.n={args.n}", "log.progress=false", "log.every=50",
                  "log.sample_kimg=0", "checkpoint.kimg=0", f"augment.ada.kimg={args.ada_kimg}"] + ARMS[arm]
     cfg = load_config(args.preset, overrides)

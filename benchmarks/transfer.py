@@ -45,7 +45,7 @@ ARMS = {
     "finetune+ada": ["init={pretrained}", "augment.ada.target=0.6"],
     "finetune+freezeD+ada": ["init={pretrained}", "D.freeze_layers={freeze}", "augment.ada.target=0.6"],
 }
-QUIET = ["log.progress=false", "log.sample_kimg=0", "eval.kimg=0"]
+QUIET = ["log.progress=false", "log.sample_kimg=0", "eval.kimg=0", "steps=null"]  # --kimg ends each run
 
 
 def to_unit(images: torch.Tensor) -> torch.Tensor:
