@@ -147,7 +147,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    full = load_dataset("fashion-mnist")
+    full = load_dataset("fashion-mnist", resolution=load_config(args.preset).resolution)  # e.g. 32 px for stylegan2
     results, indices = [], {}
     for seed in [int(s) for s in args.seeds.split(",")]:
         gen = torch.Generator().manual_seed(10_000 + seed)

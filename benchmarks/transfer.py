@@ -130,7 +130,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    full, test = load_dataset("fashion-mnist"), load_dataset("fashion-mnist", split="test")
+    resolution = load_config(args.preset).resolution  # e.g. 32 px for stylegan2
+    full, test = (load_dataset("fashion-mnist", resolution=resolution, split=split) for split in ("train", "test"))
     k = args.target_class
     gen = torch.Generator().manual_seed(20_000 + args.seed)
     target_pool = (full.labels == k).nonzero().squeeze(1)

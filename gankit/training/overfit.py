@@ -44,18 +44,23 @@ def split_holdout(data, n: int, seed: int) -> tuple[ImageDataset, ImageDataset]:
 @torch.no_grad()
 def mean_sign(D: torch.nn.Module, data: ImageDataset, index: torch.Tensor, device: torch.device,
               batch_size: int = 250) -> float:
-    """E[sign(D(x))] over data[index], with D in eval mode (restored after)."""
+    """E[sign(D(x))] over data[index], with D in eval mode (restored after).
+
+    D always sees whole batches of `batch_size` (the caller passes the micro-batch D trains on, so a
+    minibatch-stddev D sees the groups it was trained with): the last batch is filled up with the
+    set's first images again, and only its own images' signs count."""
     was_training = D.training
     D.eval()
-    total = 0.0
+    total, n = 0.0, len(index)
     try:
-        for part in index.split(batch_size):
+        for start in range(0, n, batch_size):
+            part = index[torch.arange(start, start + batch_size) % n]  # [batch_size], wrapping round the set
             x, labels = data.get(part)
             c = one_hot(labels, D.c_dim, len(part), device) if D.c_dim else None
-            total += D(x.to(device), c).float().sign().sum().item()
+            total += D(x.to(device), c).float().sign()[:min(batch_size, n - start)].sum().item()
     finally:
         D.train(was_training)
-    return total / len(index)
+    return total / n
 
 
 class SignGapHook(IntervalHook):
@@ -65,7 +70,7 @@ class SignGapHook(IntervalHook):
 
     def __init__(self, cfg: TrainConfig) -> None:
         super().__init__(cfg.eval.kimg)
-        self.n, self.seed, self.batch_size = cfg.holdout, cfg.seed, cfg.eval.batch_size
+        self.n, self.seed = cfg.holdout, cfg.seed
         self.last: dict | None = None
 
     def fire(self, t: "Trainer") -> None:
@@ -74,8 +79,9 @@ class SignGapHook(IntervalHook):
             return
         n = min(self.n, len(t.data))
         train_index = torch.randperm(len(t.data), generator=torch.Generator().manual_seed(self.seed + 1))[:n]
-        train = mean_sign(t.D, t.data, train_index, t.device, self.batch_size)
-        held = mean_sign(t.D, t.holdout_data, torch.arange(len(t.holdout_data)), t.device, self.batch_size)
+        micro_batch = t.batch_size // (t.world * t.accum)  # what D sees in a training round
+        train = mean_sign(t.D, t.data, train_index, t.device, micro_batch)
+        held = mean_sign(t.D, t.holdout_data, torch.arange(len(t.holdout_data)), t.device, micro_batch)
         self.last = {"step": t.state.step, "kimg": round(t.state.cur_nimg / 1000, 4), "metric": "d_sign",
                      "d_sign_train": train, "d_sign_holdout": held, "d_sign_gap": train - held,
                      "floor": {}, "protocol": {"n_train": n, "n_holdout": len(t.holdout_data), "d_mode": "eval"}}

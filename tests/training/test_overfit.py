@@ -39,6 +39,16 @@ def test_mean_sign_of_a_fake_d():
     data.images[:6] = 255  # six bright images (+1), two dark (-1)
     data.images[6:] = 0
     assert mean_sign(SignByBrightness(), data, torch.arange(8), torch.device("cpu"), batch_size=3) == pytest.approx(0.5)
+    assert mean_sign(SignByBrightness(), data, torch.arange(5, 8), torch.device("cpu"), batch_size=4) == pytest.approx(-1 / 3)
+
+
+def test_holdout_works_with_a_minibatch_stddev_d(tmp_path):
+    """Regression: D (minibatch-stddev groups of 4) was scored in batches of 250 and the run crashed."""
+    data = tiny_images(n=31, resolution=16, classes=0)
+    trainer = Trainer(tiny_config("stylegan2", "data.holdout=13", "batch_size=8", steps=1), tmp_path / "run",
+                      data=data).train()
+    (record,) = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(trainer.holdout_data) == 13 and record["metric"] == "d_sign"
 
 
 def test_holdout_run_writes_the_sign_gap_beside_the_metrics(tmp_path):
