@@ -70,6 +70,7 @@ def assert_same_step(fused: dict, separate: dict) -> None:
     ("r3gan", BOTH, 0),
     ("r3gan", BOTH + ("conditional=true",), 10),  # RpGAN pairs fake i with real i's label
     ("r3gan", BOTH + ("batch_gpu=4",), 0),  # 2 accumulation rounds of 4
+    ("r3gan", BOTH + ("speed.compile=true",), 0),  # the pass that feeds R1/R2 runs D eagerly
     ("dcgan", ("reg.r1.gamma=1.0",), 0),  # at 8 px: no BatchNorm, reals and fakes in one pass
     ("dcgan", ("reg.r1.gamma=1.0", "batch_gpu=4"), 0),
     ("stylegan2", ("reg.r1.gamma=1.0", "reg.r1.interval=1", "reg.pl.weight=0"), 0),  # minibatch stddev: 2 passes
@@ -78,6 +79,15 @@ def test_fused_penalties_equal_the_separate_pass(preset, extra, classes):
     fused, separate = d_step(preset, True, *extra, classes=classes), d_step(preset, False, *extra, classes=classes)
     assert_same_step(fused, separate)
     assert len(fused["calls"]) < len(separate["calls"])  # D ran once less per penalty and round
+
+
+def test_fused_penalties_under_bf16_autocast():
+    """Autocast covers the main pass and the gradient alike: equal to bf16 rounding (2^-8)."""
+    fused, separate = (d_step("r3gan", fused, *BOTH, "speed.precision=bf16") for fused in (True, False))
+    for name, value in separate["penalties"].items():
+        torch.testing.assert_close(fused["penalties"][name], value, rtol=1e-2, atol=0)
+    for name, grad in separate["grads"].items():
+        assert (fused["grads"][name] - grad).abs().max() <= 2e-2 * grad.abs().max(), name
 
 
 def test_batched_pass_takes_both_gradients_from_one_d_call():
