@@ -31,6 +31,10 @@ class DBatch:
     c_fake: Tensor | None
     real_logits: Tensor | None  # [N], from the main D pass (None in a lazy phase)
     noise: Source  # the trainer's SampleDraws on its noise stream (or a CPU generator)
+    # grad_x of sum D(x) over the main pass's own reals / fakes, with its graph (create_graph), when the
+    # trainer took it there for a penalty that asks for it (`Regularizer.gradient_at`); else None
+    real_grad: Tensor | None = None  # [N, C, H, W] or [N, D], like reals
+    fake_grad: Tensor | None = None
 
 
 def _per_sample(u: Tensor, like: Tensor) -> Tensor:
@@ -45,11 +49,18 @@ def gradient_penalty(D: nn.Module, reals: Tensor, fakes: Tensor, c: Tensor | Non
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
 
-def r1_penalty(D: nn.Module, images: Tensor, c: Tensor | None) -> Tensor:
-    """E[|grad_x D(x)|^2], zero-centred (Mescheder 2018): R1 on real images, R2 on detached fakes;
-    the caller multiplies by gamma/2."""
+def input_gradient(D: nn.Module, images: Tensor, c: Tensor | None) -> Tensor:
+    """grad_x sum D(x) at a detached copy x of `images`, differentiable in D's weights (a D pass of its own)."""
     x = images.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(D(x, c).sum(), x, create_graph=True)
+    return grad  # like images
+
+
+def r1_penalty(D: nn.Module, images: Tensor, c: Tensor | None, grad: Tensor | None = None) -> Tensor:
+    """E[|grad_x D(x)|^2], zero-centred (Mescheder 2018): R1 on real images, R2 on detached fakes;
+    the caller multiplies by gamma/2. `grad`: that gradient from the caller's own D pass; else D runs again."""
+    if grad is None:
+        grad = input_gradient(D, images, c)
     return grad.square().flatten(1).sum(1).mean()
 
 
@@ -66,13 +77,20 @@ class Regularizer:
     def lazy(self) -> bool:
         return self.interval > 1
 
+    @property
+    def gradient_at(self) -> str | None:
+        """'reals' or 'fakes' when the penalty is a function of grad_x D(x) at the D step's own inputs
+        (R1, R2): the D phase may take that gradient from its main pass (`DBatch.real_grad` / `fake_grad`)
+        instead of running D again. None for the others (the gradient penalty's x are interpolates)."""
+        return {"r1": "reals", "r2": "fakes"}.get(self.name)
+
     def __call__(self, batch: DBatch) -> Tensor:
         if self.name == "gp":
             return self.weight * gradient_penalty(batch.D, batch.reals, batch.fakes, batch.c_real, batch.noise)
         if self.name == "r1":
-            return 0.5 * self.weight * r1_penalty(batch.D, batch.reals, batch.c_real)
+            return 0.5 * self.weight * r1_penalty(batch.D, batch.reals, batch.c_real, batch.real_grad)
         if self.name == "r2":
-            return 0.5 * self.weight * r1_penalty(batch.D, batch.fakes, batch.c_fake)
+            return 0.5 * self.weight * r1_penalty(batch.D, batch.fakes, batch.c_fake, batch.fake_grad)
         if self.name == "drift":
             return self.weight * batch.real_logits.square().mean()
         raise GankitError(f"unknown regularizer {self.name!r}")

@@ -188,6 +188,10 @@ class Trainer:
         # RpGAN pairs real i with fake i: a conditional G draws fake i with real i's label (as R3GAN does)
         self._pair_labels = self.loss.relativistic and bool(self.G.c_dim)
         self.regularizers = build_regularizers(cfg.reg)
+        # Non-lazy R1/R2 take grad_x D(x) from the D step's own pass (its inputs require grad), as the R3GAN
+        # and StyleGAN2-ADA code do, instead of running D again: the sides ("reals", "fakes") that need it.
+        self.penalty_inputs = frozenset(r.gradient_at for r in self.regularizers
+                                        if r.network == "D" and not r.lazy and r.gradient_at)
         self.opt_G = build_optimizer(self.G.parameters(), cfg.optim.G, lazy_compensation(self.regularizers, "G"))
         frozen = {id(p) for p in frozen_parameters(self.D, cfg.D.get("freeze_layers", 0))}  # Freeze-D: not optimized
         self.opt_D = build_optimizer([p for p in self.D.parameters() if id(p) not in frozen], cfg.optim.D,
@@ -418,12 +422,15 @@ class Trainer:
                 self.D.requires_grad_(True)
                 with distributed.grad_sync(self.D_train, i == len(rounds) - 1):
                     with self.amp.autocast():
+                        if self.penalty_inputs:  # leaves whose gradient the penalties read
+                            reals = reals.detach().requires_grad_("reals" in self.penalty_inputs)
+                            fakes = fakes.detach().requires_grad_("fakes" in self.penalty_inputs)
                         real_logits, fake_logits = self._score(reals, c_real, fakes, c_fake)
                         self.real_logits.append(real_logits.detach())
                         loss = self.loss.d_loss(real_logits, fake_logits)
                         self.stats.add("loss/D", loss)
                         batch = DBatch(speed.uncompiled(self.D_train), reals, fakes, c_real, c_fake, real_logits,
-                                       self.draws)
+                                       self.draws, *self._input_gradients(reals, fakes, real_logits, fake_logits))
                         for reg in self.regularizers:
                             if reg.network == "D" and not reg.lazy:
                                 penalty = reg(batch)
@@ -439,13 +446,27 @@ class Trainer:
 
     def _score(self, reals, c_real, fakes, c_fake) -> tuple[torch.Tensor, torch.Tensor]:
         """D's logits for reals and fakes: one batched pass when D has no batch statistics
-        (the same maths, about 1.7x faster for small MLPs), two passes when it has BatchNorm."""
+        (the same maths, about 1.7x faster for small MLPs), two passes when it has BatchNorm.
+        With penalty inputs D runs eagerly: compiled graphs do not support double backward."""
+        D = speed.uncompiled(self.D_train) if self.penalty_inputs else self.D_train
         if self._d_batch_dependent:
-            return self.D_train(reals, c_real), self.D_train(fakes, c_fake)
+            return D(reals, c_real), D(fakes, c_fake)
         c = None if c_real is None else torch.cat([c_real, c_fake])
-        logits = self.D_train(torch.cat([reals, fakes]), c)  # [2b], or [2b/m] for a packed D (D.pack=m)
+        logits = D(torch.cat([reals, fakes]), c)  # [2b], or [2b/m] for a packed D (D.pack=m)
         n_real = len(logits) * len(reals) // (len(reals) + len(fakes))
         return logits[:n_real], logits[n_real:]
+
+    def _input_gradients(self, reals, fakes, real_logits, fake_logits) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """grad of sum D(x) at the main pass's reals and fakes, for the sides in `penalty_inputs` (else None):
+        one autograd.grad for both, keeping its graph so the penalties built on it train D. Each logit
+        depends on its own side only (a batched pass has no batch statistics; packs do not straddle)."""
+        sides = [(x, logits) for name, x, logits in (("reals", reals, real_logits), ("fakes", fakes, fake_logits))
+                 if name in self.penalty_inputs]
+        if not sides:
+            return None, None
+        grads = iter(torch.autograd.grad(sum(logits.sum() for _, logits in sides), [x for x, _ in sides],
+                                         create_graph=True))
+        return tuple(next(grads) if name in self.penalty_inputs else None for name in ("reals", "fakes"))
 
     def _lazy_phase(self, batches: list[DBatch], rounds: list[slice]) -> None:
         """Lazy D regularizers (interval k): their own step every k D steps, penalty times k."""
@@ -455,7 +476,7 @@ class Trainer:
         seed = self.draws.phase_seed()
         self.opt_D.zero_grad(set_to_none=True)
         for i, (batch, part) in enumerate(zip(batches, rounds)):
-            batch.real_logits = None
+            batch.real_logits = batch.real_grad = batch.fake_grad = None  # the lazy penalties run D on this step's weights
             with self._rows(seed, self.batch_size, part), distributed.grad_sync(self.D_train, i == len(batches) - 1):
                 with self.amp.autocast():
                     penalty = sum(r(batch) * r.interval for r in lazy)

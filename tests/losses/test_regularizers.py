@@ -74,6 +74,24 @@ def test_r2_penalises_the_gradient_on_fakes_only():
     assert fakes.grad is None  # taken on a detached copy: no gradient reaches G
 
 
+def test_r1_and_r2_read_the_gradient_of_the_d_pass_when_given():
+    """With DBatch.real_grad / fake_grad set (the D step's own pass) R1 and R2 square them and never call D."""
+
+    class NoCalls(nn.Module):
+        def forward(self, x, c=None):
+            raise AssertionError("D ran again")
+
+    cfg = RegConfig()
+    cfg.r1.gamma, cfg.r2.gamma, cfg.gp.weight = 4.0, 2.0, 1.0
+    regs = {r.name: r for r in build_regularizers(cfg)}
+    assert {name: r.gradient_at for name, r in regs.items()} == {"gp": None, "r1": "reals", "r2": "fakes"}
+    real_grad, fake_grad = torch.tensor([[1.0, 2.0], [0.0, 3.0]]), torch.tensor([[2.0, 0.0], [0.0, 0.0]])
+    batch = DBatch(NoCalls(), torch.randn(2, 2), torch.randn(2, 2), None, None, None, torch.Generator(),
+                   real_grad, fake_grad)
+    assert regs["r1"](batch).item() == pytest.approx(0.5 * 4.0 * (5 + 9) / 2)
+    assert regs["r2"](batch).item() == pytest.approx(0.5 * 2.0 * 4 / 2)
+
+
 def test_lazy_compensation_matches_stylegan2():
     cfg = RegConfig()
     cfg.r1.gamma, cfg.r1.interval = 1.0, 16

@@ -105,7 +105,7 @@ def test_every_d_call_sees_augmented_reals(preset):
     trainer.step()
     reals = trainer._reals[0]
     matches = [x for x in seen if x.shape[0] >= len(reals) and torch.equal(x[:len(reals)], reals)]
-    assert len(seen) >= 3 and not matches  # the D phase, R1 and the G phase: never the raw reals
+    assert len(seen) >= 2 and not matches  # the D phase (R1 differentiates its pass) and the G phase: never the raw reals
 
 
 def test_schedule_and_fixed_p():

@@ -38,6 +38,9 @@ SCENARIOS = {
     "bn_dfirst_lazy_r1": ("dcgan", "reg.r1.gamma=1.0", "reg.r1.interval=2"),
     "sg2": SG2,
     "sg2_accum": SG2 + ("batch_gpu=4",),
+    # R1 and R2 on every D step, taken from D's own pass through DDP (a double backward over gloo).
+    "r3gan": ("r3gan",),
+    "r3gan_accum": ("r3gan", "batch_gpu=4"),
 }
 # Per-process statistics, not trained values: BatchNorm's running statistics and the mapping's w̄
 # (DDP re-broadcasts rank 0's at each forward; w̄ only serves truncation).
@@ -123,6 +126,14 @@ def test_stylegan2_noise_mixing_penalties_and_diffaugment_do_not_depend_on_the_p
     single = weights(Trainer(config("sg2"), data=data()).train())
     trained = {k: v for k, v in single.items() if not k.endswith(PER_PROCESS)}
     assert_close({k: rank0[name][k] for k in trained}, trained, config(name).optim.G.lr, STEPS)
+
+
+@pytest.mark.parametrize("name", ["r3gan", "r3gan_accum"])
+def test_penalties_from_the_d_pass_do_not_depend_on_the_process_count(two_ranks, name):
+    _, (rank0, _) = two_ranks
+    single = Trainer(config("r3gan"), data=data())
+    assert single.penalty_inputs == {"reals", "fakes"}
+    assert_close(rank0[name], weights(single.train()), config(name).optim.G.lr, STEPS)
 
 
 def test_resume_a_two_process_run_in_one_process(two_ranks, tmp_path):
