@@ -123,7 +123,12 @@ def plot(results: list[dict], path: Path) -> None:
                     color=colours.get(r["arm"]), label=label)
     ax_fid.set(xlabel="kimg", ylabel="FID (fmnist-cnn, vs test split)", title="FID vs kimg")
     ax_gap.set(xlabel="kimg", ylabel="E[sign D(train)] − E[sign D(held-out)]", title="D's overfitting gap")
-    for ax in (ax_fid, ax_gap):
+    save_figure(fig, [ax_fid, ax_gap], path)
+
+
+def save_figure(fig, axes: list, path: Path) -> None:
+    """Grid and legend on every axis, then a tight PNG."""
+    for ax in axes:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()

@@ -35,7 +35,7 @@ from gankit.metrics.evaluate import GeneratorSource
 from gankit.metrics.features import load_extractor
 from gankit.metrics.frechet import frechet_from_features
 from gankit.training.trainer import Trainer
-from small_data import subset
+from small_data import save_figure, subset
 
 ARMS = {
     "scratch": [],
@@ -106,10 +106,7 @@ def plot(results: dict, floor: float, path: Path) -> None:
     ax.axhline(floor, color="grey", linewidth=0.8, label="floor (the shots vs the reference)")
     ax.set(xlabel="kimg on the target class", ylabel="FID (fmnist-cnn, vs test-split sneakers)",
            title="Transfer to 100 images", yscale="log")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    save_figure(fig, [ax], path)
 
 
 def main() -> None:

@@ -15,7 +15,6 @@ least 16 px a side (relu5_3 sits after four 2x poolings). Every value carries `p
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import importlib.util
 import pickle
@@ -26,6 +25,7 @@ import torch
 from torch import nn
 
 from gankit.errors import GankitError
+from gankit.runs.checkpoint import file_sha256
 
 Tensor = torch.Tensor
 NAME = "lpips-vgg16"
@@ -106,15 +106,6 @@ class LPIPS(nn.Module):
                 "lpips": {"net": "vgg16", "version": VERSION, "vgg16_weights_sha256": self.vgg16_sha256,
                           "lin_weights_sha256": self.lin_sha256, "lin_source": self.lin_source,
                           "input": f"[-1, 1], grey repeated to RGB, no resize (at least {MIN_SIZE} px)"}}
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _load_state(path: Path, what: str, hint: str) -> dict:

@@ -17,7 +17,6 @@ sha256 in `protocol()`.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Optional
@@ -28,6 +27,7 @@ from torch import nn
 
 from gankit.errors import GankitError
 from gankit.metrics.features.base import EXTRACTORS, FeatureExtractor
+from gankit.runs.checkpoint import file_sha256
 
 NAME = "fmnist-cnn"
 INPUT_SIZE = 28
@@ -127,11 +127,6 @@ class FmnistCNN(FeatureExtractor):
         """Class names from the training data ("0", "1", ... when the dataset named none)."""
         names = json.loads(self.metadata.get("class_names", "null"))
         return names or [str(k) for k in range(self.num_classes)]
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def load_fmnist_cnn(weights: Optional[str] = None, device: str | torch.device = "cpu") -> FmnistCNN:
