@@ -1,6 +1,6 @@
 """Projection quality of a trained style-based run: self-consistency (images G made from known w) and real images.
 
-    python benchmarks/projection.py RUN -n 10 --steps 300 --spaces w,w+ [--real fashion-mnist] [--batch 32] [--out DIR]
+    python benchmarks/projection.py RUN -n 10 --steps 300 --spaces w,w+ [--real fashion-mnist] [--batch 32] [--no-noise-maps] [--out DIR]
 
 Self-consistency: w_k = mapping(z_k), z_k from seed 10,000 + k, target = synthesis(w_k) with G's constant
 noise; each target is projected by `gankit.projection.project` (the CLI's algorithm and distance) and
@@ -48,6 +48,7 @@ def main() -> None:
     parser.add_argument("--spaces", default="w,w+")
     parser.add_argument("--real", default=None, help="also project the first n test images of this dataset")
     parser.add_argument("--batch", type=int, default=None, help="images optimised at once (default: the CLI's)")
+    parser.add_argument("--no-noise-maps", action="store_true", help="keep G's noise maps fixed (StyleGAN 1/2)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
@@ -71,7 +72,7 @@ def main() -> None:
         for space in args.spaces.split(","):
             start = time.process_time()
             results = project(G, images, space, args.steps, seed=0, distance=distance, progress=False,
-                              batch_size=args.batch)
+                              batch_size=args.batch, regularize_noise=not args.no_noise_maps)
             cpu_s = time.process_time() - start
             extra = None
             if name == "G's own images":
@@ -90,7 +91,7 @@ def main() -> None:
                 save_image_grid(grid, args.out / f"{tag}-{space.replace('+', 'plus')}.png", nrow=min(10, len(results)), scale=2)
                 if extra is None:
                     save_projections(results, [f"test{k}" for k in range(len(results))], args.out / f"real-{space}",
-                                     protocol(space, args.steps, 0, distance, True, G))
+                                     protocol(space, args.steps, 0, distance, not args.no_noise_maps, G))
     print("\n".join(lines))
     if args.out is not None:
         (args.out / "projection.json").write_text(json.dumps(report, indent=2) + "\n")
