@@ -191,3 +191,15 @@ def test_checkpoint_round_trip_and_exact_resume(tmp_path):
         assert torch.equal(a, b)
     for a, b in zip(straight.D.state_dict().values(), resumed.D.state_dict().values()):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("preset", ["stylegan2", "stylegan3-t", "stylegan3-r", "stylegan2-paper"])
+def test_conditional_style_presets_embed_labels_in_d_as_nvidia_does(preset):
+    """Measured (BENCHMARKS, conditional StyleGAN2): NVIDIA's 8-layer label mapping in D beats one
+    linear embedding in label accuracy (0.83 vs 0.70 at 100 kimg)."""
+    cfg = load_config(preset, ["conditional=true", "G.channel_max=8", "D.channel_max=8"])
+    resolve_model_options(cfg, tiny_images(n=4, resolution=16))
+    D = build_models(cfg)[1]
+    head = D.epilogue.head
+    assert head.embed is None and head.mapping is not None
+    assert len(head.mapping.layers) == 8 and head.mapping.embed is not None  # embed c, then 8 layers (lr x0.01)
