@@ -218,3 +218,12 @@ def test_cli_project_rgb_without_effnet_uses_pixels_and_says_so(monkeypatch, cap
     index = json.loads((tmp_path / "proj" / "projection.json").read_text())
     assert index["protocol"]["distance"] == "pixel-mse" and "gankit[effnet]" in index["protocol"]["distance_note"]
     assert index["protocol"]["space"] == "z" and "feature_distance" not in index["images"][0]
+
+
+def test_stylegan3_is_projected_in_w_plus_without_noise_maps():
+    G = _tiny_G("stylegan3")
+    with torch.no_grad():
+        target = G(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(3))).clamp(-1, 1)  # [1, 1, 16, 16]
+    short, longer = (project(G, target, "w+", steps=steps, progress=False)[0] for steps in (1, 40))
+    assert longer.noise == {} and longer.latent.shape == (G.num_ws, G.w_avg.shape[0])
+    assert longer.scores["psnr"] > short.scores["psnr"] + 3
