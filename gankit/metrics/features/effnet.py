@@ -133,9 +133,7 @@ class EffNetLite0(FeatureExtractor):
 
     def forward_prepared(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Prepared input [N, 3, H, W] -> (pooled head features [N, 1280], ImageNet logits [N, 1000])."""
-        x = F.relu6(self._bn0(self._conv_stem(x)))  # [N, 32, H/2, W/2]
-        for block in self._blocks:
-            x = block(x)  # ... [N, 320, H/32, W/32]
+        x = self.scale_outputs(x)[-1]  # the last block's output [N, 320, H/32, W/32]
         x = F.relu6(self._bn1(self._conv_head(x)))  # [N, 1280, H/32, W/32]
         features = x.mean(dim=(2, 3))  # [N, 1280]
         return features, self._fc(features)
