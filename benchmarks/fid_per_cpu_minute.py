@@ -10,6 +10,10 @@ and its best; the figure plots FID against CPU-minutes.
 
     python benchmarks/fid_per_cpu_minute.py [--presets r3gan,dcgan] [--minutes 20] [--every 4] [-n 5000]
                                             [--seeds 0] [--threads 1] [--out reports/fid_per_minute]
+
+`--kimg K --every-kimg E` gives every run the same number of images instead of the same CPU time
+(snapshots every E kimg): it separates a preset's cost per image from what it learns per image.
+Every snapshot records both its CPU-minutes and its kimg.
 """
 from __future__ import annotations
 
@@ -36,31 +40,36 @@ IMAGE_PRESETS = ("seed-gan", "seed-cgan", "seed-wgan", "dcgan", "cdcgan", "wgan-
 QUIET = ["log.progress=false", "log.sample_kimg=0", "checkpoint.kimg=0", "eval.kimg=0", "steps=1000000000", "kimg=null"]
 
 
-def cpu_snapshots(preset: str, seed: int, minutes: float, every: float, data) -> tuple[list[tuple[float, torch.nn.Module]], dict]:
-    """Train `preset` until `minutes` of process CPU time, copying its generator every `every` CPU-minutes."""
+def snapshots(preset: str, seed: int, budget: float, every: float, data, unit: str = "min") -> tuple[list[dict], dict]:
+    """Train `preset` for `budget` CPU-minutes (unit "min") or kimg (unit "kimg"), copying its
+    generator every `every` units; each snapshot keeps the CPU-minutes and kimg it was taken at."""
     cfg = load_config(preset, QUIET + [f"seed={seed}"])
     trainer = Trainer(cfg, data=data if cfg.data == "fashion-mnist" and cfg.resolution in (None, 28) else None).start()
-    kept, next_snapshot, used = [], every * 60, 0.0
+    kept, next_snapshot, cpu_s = [], every, 0.0
     start = time.process_time()
-    while used < minutes * 60:
+    while True:
         trainer.step()
-        used = time.process_time() - start
-        if used >= next_snapshot or used >= minutes * 60:
+        cpu_s = time.process_time() - start
+        kimg = trainer.state.cur_nimg / 1000
+        used = cpu_s / 60 if unit == "min" else kimg
+        if used >= next_snapshot or used >= budget:
             paused = time.process_time()
-            kept.append((used / 60, copy.deepcopy(trainer.G_ema if trainer.G_ema is not None else trainer.G).eval()))
+            G = copy.deepcopy(trainer.G_ema if trainer.G_ema is not None else trainer.G).eval()
+            kept.append({"min": round(cpu_s / 60, 2), "kimg": round(kimg, 1), "G": G})
             start += time.process_time() - paused  # the copy is not training
-            next_snapshot += every * 60
-    return kept, {"steps": trainer.state.step, "kimg": round(trainer.state.cur_nimg / 1000, 1)}
+            next_snapshot += every
+        if used >= budget:
+            return kept, {"steps": trainer.state.step, "kimg": round(kimg, 1)}
 
 
-def plot(results: dict, path: Path) -> None:
+def plot(results: dict, path: Path, unit: str) -> None:
     fig = Figure(figsize=(8, 5))
     ax = fig.subplots()
     for preset, runs in results.items():
         for i, run in enumerate(runs):
-            xs, ys = zip(*run["curve"]) if run["curve"] else ((), ())
+            xs, ys = [p[unit] for p in run["curve"]], [p["fid"] for p in run["curve"]]
             ax.plot(xs, ys, marker="o", markersize=3, label=preset if i == 0 else None)
-    ax.set_xlabel("CPU-minutes of training")
+    ax.set_xlabel("CPU-minutes of training" if unit == "min" else "thousands of real images shown (kimg)")
     ax.set_ylabel("FID (fmnist-cnn, test split)")
     ax.set_yscale("log")
     ax.legend(fontsize=8, ncol=2)
@@ -74,6 +83,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--presets", default=",".join(IMAGE_PRESETS))
     ap.add_argument("--minutes", type=float, default=20.0, help="CPU-minutes of training per preset and seed")
     ap.add_argument("--every", type=float, default=4.0, help="CPU-minutes between scored snapshots")
+    ap.add_argument("--kimg", type=float, default=None,
+                    help="budget in images instead (kimg per run, snapshots every --every-kimg): equal images, not equal CPU")
+    ap.add_argument("--every-kimg", type=float, default=20.0, help="kimg between scored snapshots with --kimg")
     ap.add_argument("-n", type=int, default=5000, help="samples per FID")
     ap.add_argument("--seeds", default="0", help="comma-separated training seeds")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the budget is CPU time, summed over them)")
@@ -83,25 +95,27 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [p for p in presets if p not in IMAGE_PRESETS]
     if unknown:
         ap.error(f"unknown image preset {unknown[0]!r}; choose from {', '.join(IMAGE_PRESETS)}")
+    unit, budget, every = ("min", args.minutes, args.every) if args.kimg is None else ("kimg", args.kimg, args.every_kimg)
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     data = load_dataset("fashion-mnist")
     print(f"# FID per CPU-minute: {_cpu_name()}, {args.threads} torch threads, torch {torch.__version__}, "
-          f"{args.minutes:g} CPU-min per run, snapshots every {args.every:g}, FID of {args.n} samples", flush=True)
+          f"{budget:g} {unit} per run, snapshots every {every:g}, FID of {args.n} samples", flush=True)
     results: dict[str, list[dict]] = {}
     for preset in presets:
         for seed in (int(s) for s in args.seeds.split(",")):
-            snapshots, info = cpu_snapshots(preset, seed, args.minutes, args.every, data)
-            curve = [(round(at, 2), round(fid(G, args.n), 2)) for at, G in snapshots]
+            kept, info = snapshots(preset, seed, budget, every, data, unit)
+            curve = [{"min": s["min"], "kimg": s["kimg"], "fid": round(fid(s.pop("G"), args.n), 2)} for s in kept]
             results.setdefault(preset, []).append({"seed": seed, "curve": curve, **info})
-            print(f"{preset} seed {seed}: " + ", ".join(f"{at:g} min {v:g}" for at, v in curve) + f" ({info})", flush=True)
-    print("\n| preset | seeds | FID at each snapshot (CPU-min: FID) | best FID | steps | kimg |\n|---|---|---|---:|---:|---:|")
+            print(f"{preset} seed {seed}: " + ", ".join(f"{p['min']:g} min / {p['kimg']:g} kimg: {p['fid']:g}" for p in curve)
+                  + f" ({info})", flush=True)
+    print("\n| preset | seed | FID at each snapshot (CPU-min / kimg: FID) | best FID | steps | kimg |\n|---|---|---|---:|---:|---:|")
     for preset, runs in results.items():
         for run in runs:
-            best = min((v for _, v in run["curve"]), default=float("nan"))
-            cells = ", ".join(f"{at:g}: {v:g}" for at, v in run["curve"])
+            best = min((p["fid"] for p in run["curve"]), default=float("nan"))
+            cells = ", ".join(f"{p['min']:g} / {p['kimg']:g}: {p['fid']:g}" for p in run["curve"])
             print(f"| {preset} | {run['seed']} | {cells} | {best:g} | {run['steps']} | {run['kimg']} |")
-    plot(results, args.out / "fid_per_cpu_minute.png")
+    plot(results, args.out / ("fid_per_cpu_minute.png" if unit == "min" else "fid_per_kimg.png"), unit)
     (args.out / "results.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=1))
 
 

@@ -1,12 +1,13 @@
 """Projection quality of a trained style-based run: self-consistency (images G made from known w) and real images.
 
-    python benchmarks/projection.py RUN -n 10 --steps 300 --spaces w,w+ [--real fashion-mnist] [--batch 32] [--no-noise-maps] [--out DIR]
+    python benchmarks/projection.py RUN -n 10 --steps 300 --spaces w,w+ [--real fashion-mnist [--no-self]] [--batch 32]
+                                    [--no-noise-maps] [--out DIR]
 
 Self-consistency: w_k = mapping(z_k), z_k from seed 10,000 + k, target = synthesis(w_k) with G's constant
 noise; each target is projected by `gankit.projection.project` (the CLI's algorithm and distance) and
 scored by PSNR / SSIM / feature distance, and by how close the recovered latent is to w_k:
 |ŵ − w| / |w̄ − w| (1 = no closer than the start w̄; for w+ the mean over layers). `--real DATA`
-projects the first n images of that dataset's test split too. The distance is the CLI's default for
+projects the first n images of that dataset's test split too (`--no-self`: only those). The distance is the CLI's default for
 G's images (`select_distance`). Prints a Markdown table (means and medians, and the CPU seconds of each
 row); `--out DIR` keeps the JSON, a figure (targets over projections) per row, and the real images'
 projections as `gankit project` writes them (DIR/real-w/, for `gankit interpolate RUN --from DIR/real-w`).
@@ -49,8 +50,11 @@ def main() -> None:
     parser.add_argument("--real", default=None, help="also project the first n test images of this dataset")
     parser.add_argument("--batch", type=int, default=None, help="images optimised at once (default: the CLI's)")
     parser.add_argument("--no-noise-maps", action="store_true", help="keep G's noise maps fixed (StyleGAN 1/2)")
+    parser.add_argument("--no-self", action="store_true", help="skip G's own images: project only the --real ones")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if args.no_self and not args.real:
+        parser.error("--no-self leaves nothing to project without --real DATA")
 
     G = load(args.run)
     distance = select_distance(G.img_channels, G.img_resolution)
@@ -59,7 +63,7 @@ def main() -> None:
         z = torch.cat([torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(10_000 + k)) for k in range(args.n)])
         ws = G.mapping(z, None)  # [n, num_ws, w_dim]
         targets = G.synthesis(ws, noise_mode="const").clamp(-1, 1)  # [n, C, R, R]
-    sets = [("G's own images", targets)]
+    sets = [] if args.no_self else [("G's own images", targets)]
     if args.real:
         from gankit.data import load_dataset
 
