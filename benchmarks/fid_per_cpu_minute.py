@@ -11,7 +11,8 @@ and its best; the figure plots FID against CPU-minutes.
     python benchmarks/fid_per_cpu_minute.py [--presets r3gan,dcgan] [--minutes 20] [--every 4] [-n 5000]
                                             [--seeds 0] [--threads 1] [--out reports/fid_per_minute]
 
-`--kimg K --every-kimg E` gives every run the same number of images instead of the same CPU time
+`--case NAME:PRESET:OVERRIDES` adds a variant of a preset (overrides comma-separated) under its own
+name. `--kimg K --every-kimg E` gives every run the same number of images instead of the same CPU time
 (snapshots every E kimg): it separates a preset's cost per image from what it learns per image.
 Every snapshot records both its CPU-minutes and its kimg.
 """
@@ -40,10 +41,11 @@ IMAGE_PRESETS = ("seed-gan", "seed-cgan", "seed-wgan", "dcgan", "cdcgan", "wgan-
 QUIET = ["log.progress=false", "log.sample_kimg=0", "checkpoint.kimg=0", "eval.kimg=0", "steps=1000000000", "kimg=null"]
 
 
-def snapshots(preset: str, seed: int, budget: float, every: float, data, unit: str = "min") -> tuple[list[dict], dict]:
-    """Train `preset` for `budget` CPU-minutes (unit "min") or kimg (unit "kimg"), copying its
-    generator every `every` units; each snapshot keeps the CPU-minutes and kimg it was taken at."""
-    cfg = load_config(preset, QUIET + [f"seed={seed}"])
+def snapshots(preset: str, seed: int, budget: float, every: float, data, unit: str = "min",
+              overrides: tuple[str, ...] = ()) -> tuple[list[dict], dict]:
+    """Train `preset` (with `overrides`) for `budget` CPU-minutes (unit "min") or kimg (unit "kimg"),
+    copying its generator every `every` units; each snapshot keeps the CPU-minutes and kimg it was taken at."""
+    cfg = load_config(preset, QUIET + [*overrides, f"seed={seed}"])
     trainer = Trainer(cfg, data=data if cfg.data == "fashion-mnist" and cfg.resolution in (None, 28) else None).start()
     kept, next_snapshot, cpu_s = [], every, 0.0
     start = time.process_time()
@@ -80,7 +82,10 @@ def plot(results: dict, path: Path, unit: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--presets", default=",".join(IMAGE_PRESETS))
+    ap.add_argument("--presets", default=",".join(IMAGE_PRESETS), help="comma-separated; '' for --case runs only")
+    ap.add_argument("--case", action="append", default=[],
+                    help="NAME:PRESET:OVERRIDES (comma-separated), run after the presets, e.g. "
+                         "dcgan-rpgan:dcgan:loss=rpgan,reuse_fakes=false,reg.r1.gamma=0.05,reg.r2.gamma=0.05")
     ap.add_argument("--minutes", type=float, default=20.0, help="CPU-minutes of training per preset and seed")
     ap.add_argument("--every", type=float, default=4.0, help="CPU-minutes between scored snapshots")
     ap.add_argument("--kimg", type=float, default=None,
@@ -91,10 +96,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the budget is CPU time, summed over them)")
     ap.add_argument("--out", type=Path, default=Path("reports/fid_per_minute"))
     args = ap.parse_args(argv)
-    presets = [p for p in args.presets.split(",") if p]
-    unknown = [p for p in presets if p not in IMAGE_PRESETS]
-    if unknown:
-        ap.error(f"unknown image preset {unknown[0]!r}; choose from {', '.join(IMAGE_PRESETS)}")
+    runs = [(p, p, ()) for p in args.presets.split(",") if p]  # (name, preset, overrides)
+    for spec in args.case:
+        name, preset, overrides = (spec.split(":", 2) + [""])[:3]
+        runs.append((name, preset, tuple(o for o in overrides.split(",") if o)))
+    unknown = [preset for _, preset, _ in runs if preset not in IMAGE_PRESETS]
+    if unknown or not runs:
+        problem = f"unknown image preset {unknown[0]!r}" if unknown else "nothing to run"
+        ap.error(f"{problem}; choose from {', '.join(IMAGE_PRESETS)}")
     unit, budget, every = ("min", args.minutes, args.every) if args.kimg is None else ("kimg", args.kimg, args.every_kimg)
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -102,12 +111,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"# FID per CPU-minute: {_cpu_name()}, {args.threads} torch threads, torch {torch.__version__}, "
           f"{budget:g} {unit} per run, snapshots every {every:g}, FID of {args.n} samples", flush=True)
     results: dict[str, list[dict]] = {}
-    for preset in presets:
+    for name, preset, overrides in runs:
         for seed in (int(s) for s in args.seeds.split(",")):
-            kept, info = snapshots(preset, seed, budget, every, data, unit)
+            kept, info = snapshots(preset, seed, budget, every, data, unit, overrides)
             curve = [{"min": s["min"], "kimg": s["kimg"], "fid": round(fid(s.pop("G"), args.n), 2)} for s in kept]
-            results.setdefault(preset, []).append({"seed": seed, "curve": curve, **info})
-            print(f"{preset} seed {seed}: " + ", ".join(f"{p['min']:g} min / {p['kimg']:g} kimg: {p['fid']:g}" for p in curve)
+            results.setdefault(name, []).append({"seed": seed, "overrides": list(overrides), "curve": curve, **info})
+            print(f"{name} seed {seed}: " + ", ".join(f"{p['min']:g} min / {p['kimg']:g} kimg: {p['fid']:g}" for p in curve)
                   + f" ({info})", flush=True)
     print("\n| preset | seed | FID at each snapshot (CPU-min / kimg: FID) | best FID | steps | kimg |\n|---|---|---|---:|---:|---:|")
     for preset, runs in results.items():
