@@ -119,11 +119,11 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{name} seed {seed}: " + ", ".join(f"{p['min']:g} min / {p['kimg']:g} kimg: {p['fid']:g}" for p in curve)
                   + f" ({info})", flush=True)
     print("\n| preset | seed | FID at each snapshot (CPU-min / kimg: FID) | best FID | steps | kimg |\n|---|---|---|---:|---:|---:|")
-    for preset, runs in results.items():
-        for run in runs:
+    for name, name_runs in results.items():
+        for run in name_runs:
             best = min((p["fid"] for p in run["curve"]), default=float("nan"))
             cells = ", ".join(f"{p['min']:g} / {p['kimg']:g}: {p['fid']:g}" for p in run["curve"])
-            print(f"| {preset} | {run['seed']} | {cells} | {best:g} | {run['steps']} | {run['kimg']} |")
+            print(f"| {name} | {run['seed']} | {cells} | {best:g} | {run['steps']} | {run['kimg']} |")
     plot(results, args.out / ("fid_per_cpu_minute.png" if unit == "min" else "fid_per_kimg.png"), unit)
     (args.out / "results.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=1))
 

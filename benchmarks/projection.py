@@ -58,12 +58,13 @@ def main() -> None:
 
     G = load(args.run)
     distance = select_distance(G.img_channels, G.img_resolution)
-    w_avg, _ = w_statistics(G)
-    with torch.no_grad():
-        z = torch.cat([torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(10_000 + k)) for k in range(args.n)])
-        ws = G.mapping(z, None)  # [n, num_ws, w_dim]
-        targets = G.synthesis(ws, noise_mode="const").clamp(-1, 1)  # [n, C, R, R]
-    sets = [] if args.no_self else [("G's own images", targets)]
+    sets = []
+    if not args.no_self:  # G's own images from known w, and w_avg to judge how near the recovered w comes
+        w_avg, _ = w_statistics(G)
+        with torch.no_grad():
+            z = torch.cat([torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(10_000 + k)) for k in range(args.n)])
+            ws = G.mapping(z, None)  # [n, num_ws, w_dim]
+            sets.append(("G's own images", G.synthesis(ws, noise_mode="const").clamp(-1, 1)))  # [n, C, R, R]
     if args.real:
         from gankit.data import load_dataset
 
