@@ -11,7 +11,8 @@ R1 + R2 covers 693 with KL 0.93.
 """
 from __future__ import annotations
 
-import math
+import json
+import sys
 import time
 from pathlib import Path
 
@@ -102,6 +103,11 @@ def run(out: Path, protocol: str = "default", progress: bool = True) -> LabSecti
         G, compute = train_row(name, p["steps"], p["overrides"], data)
         stats = mode_statistics(sample_modes(G, p["samples"]))
         results.append({"row": name, **stats, "compute": compute, "samples": p["samples"]})
+        # A paper-protocol row is most of an hour: each one is kept (and told) as soon as it ends.
+        (out / "stacked_modes_rows.json").write_text(json.dumps(results))
+        if progress:
+            print(f"  {name}: {stats['modes']} modes, reverse KL {stats['reverse_kl']:.3f}, "
+                  f"{compute['cpu_seconds']:.0f} CPU s", file=sys.stderr, flush=True)
     real = mode_statistics(data.labels[torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:p["samples"]]])
     figure = save_figure(_plot(results), out / "stacked_modes.png")
     rows = [[r["row"], str(r["modes"]), f"{r['reverse_kl']:.3f}", str(r["compute"]["generator_steps"]),
