@@ -11,6 +11,8 @@ and its best; the figure plots FID against CPU-minutes.
     python benchmarks/fid_per_cpu_minute.py [--presets r3gan,dcgan] [--minutes 20] [--every 4] [-n 5000]
                                             [--seeds 0] [--threads 1] [--out reports/fid_per_minute]
 
+`results.json` and the figure are rewritten after every run, so a benchmark stopped early keeps the
+runs it finished; `--plot A.json B.json ...` draws several such files on one figure without training.
 `--case NAME:PRESET:OVERRIDES` adds a variant of a preset (overrides comma-separated) under its own
 name. `--kimg K --every-kimg E` gives every run the same number of images instead of the same CPU time
 (snapshots every E kimg): it separates a preset's cost per image from what it learns per image.
@@ -67,10 +69,11 @@ def snapshots(preset: str, seed: int, budget: float, every: float, data, unit: s
 def plot(results: dict, path: Path, unit: str) -> None:
     fig = Figure(figsize=(8, 5))
     ax = fig.subplots()
-    for preset, runs in results.items():
+    for k, (preset, runs) in enumerate(results.items()):
+        style = {"color": f"C{k % 10}", "linestyle": "-" if k < 10 else "--"}  # 13 image presets: 10 colours, then dashes
         for i, run in enumerate(runs):
             xs, ys = [p[unit] for p in run["curve"]], [p["fid"] for p in run["curve"]]
-            ax.plot(xs, ys, marker="o", markersize=3, label=preset if i == 0 else None)
+            ax.plot(xs, ys, marker="o", markersize=3, label=preset if i == 0 else None, **style)
     ax.set_xlabel("CPU-minutes of training" if unit == "min" else "thousands of real images shown (kimg)")
     ax.set_ylabel("FID (fmnist-cnn, test split)")
     ax.set_yscale("log")
@@ -78,6 +81,27 @@ def plot(results: dict, path: Path, unit: str) -> None:
     FigureCanvasAgg(fig)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
+
+
+def figure_name(unit: str) -> str:
+    return "fid_per_cpu_minute.png" if unit == "min" else "fid_per_kimg.png"
+
+
+def save(results: dict, args: argparse.Namespace, unit: str) -> None:
+    """results.json and the figure of the runs so far."""
+    plot(results, args.out / figure_name(unit), unit)
+    (args.out / "results.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=1))
+
+
+def plot_files(paths: list[Path], out: Path, unit: str) -> None:
+    """One figure of every run in these results.json files (a name in several files keeps all its runs)."""
+    merged: dict[str, list[dict]] = {}
+    for path in paths:
+        for name, runs in json.loads(path.read_text())["results"].items():
+            merged.setdefault(name, []).extend(runs)
+    out.mkdir(parents=True, exist_ok=True)
+    plot(merged, out / figure_name(unit), unit)
+    print(f"wrote {out / figure_name(unit)}: {', '.join(merged)}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -95,7 +119,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", default="0", help="comma-separated training seeds")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the budget is CPU time, summed over them)")
     ap.add_argument("--out", type=Path, default=Path("reports/fid_per_minute"))
+    ap.add_argument("--plot", type=Path, nargs="+", metavar="RESULTS_JSON",
+                    help="no training: draw these results.json files' runs on one figure in --out")
     args = ap.parse_args(argv)
+    if args.plot:
+        return plot_files(args.plot, args.out, "min" if args.kimg is None else "kimg")
     runs = [(p, p, ()) for p in args.presets.split(",") if p]  # (name, preset, overrides)
     for spec in args.case:
         name, preset, overrides = (spec.split(":", 2) + [""])[:3]
@@ -118,14 +146,13 @@ def main(argv: list[str] | None = None) -> None:
             results.setdefault(name, []).append({"seed": seed, "overrides": list(overrides), "curve": curve, **info})
             print(f"{name} seed {seed}: " + ", ".join(f"{p['min']:g} min / {p['kimg']:g} kimg: {p['fid']:g}" for p in curve)
                   + f" ({info})", flush=True)
+            save(results, args, unit)
     print("\n| preset | seed | FID at each snapshot (CPU-min / kimg: FID) | best FID | steps | kimg |\n|---|---|---|---:|---:|---:|")
     for name, name_runs in results.items():
         for run in name_runs:
             best = min((p["fid"] for p in run["curve"]), default=float("nan"))
             cells = ", ".join(f"{p['min']:g} / {p['kimg']:g}: {p['fid']:g}" for p in run["curve"])
             print(f"| {name} | {run['seed']} | {cells} | {best:g} | {run['steps']} | {run['kimg']} |")
-    plot(results, args.out / ("fid_per_cpu_minute.png" if unit == "min" else "fid_per_kimg.png"), unit)
-    (args.out / "results.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=1))
 
 
 if __name__ == "__main__":
