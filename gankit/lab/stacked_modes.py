@@ -55,13 +55,26 @@ def sample_modes(G: torch.nn.Module, n: int, seed: int = EVAL_SEED, batch_size: 
     return torch.cat(modes)
 
 
+def _kl_to_uniform(q: torch.Tensor) -> float:
+    nonzero = q[q > 0]
+    return float((nonzero * torch.log(q.numel() * nonzero)).sum())
+
+
 def mode_statistics(modes: torch.Tensor) -> dict:
-    """Modes covered (of 1,000) and the reverse KL of the mode histogram to the uniform one."""
+    """Modes covered (of 1,000), the reverse KL of the mode histogram to the uniform one, and its two parts.
+
+    KL(q ‖ U) = Σ_k KL(q_k ‖ U_10) + TC(q): `channel_kl` are the three channels' class marginals q_k
+    against uniform (classes drawn unevenly), `channel_dependence` the total correlation
+    TC = KL(q ‖ q_1 q_2 q_3) (channels that are not drawn independently, as the data's are).
+    """
     counts = torch.bincount(modes, minlength=MODES).double()  # [1000]
     q = counts / counts.sum()
-    nonzero = q[q > 0]
-    return {"modes": int((counts > 0).sum()), "reverse_kl": float((nonzero * torch.log(MODES * nonzero)).sum()),
-            "counts": counts.long().tolist()}
+    cube = q.reshape(10, 10, 10)  # [first channel's class, second's, third's]
+    marginals = [cube.sum(dim=[d for d in range(3) if d != k]) for k in range(3)]  # 3 × [10]
+    channel_kl = [_kl_to_uniform(m) for m in marginals]
+    reverse_kl = _kl_to_uniform(q)
+    return {"modes": int((counts > 0).sum()), "reverse_kl": reverse_kl, "channel_kl": channel_kl,
+            "channel_dependence": reverse_kl - sum(channel_kl), "counts": counts.long().tolist()}
 
 
 def train_row(name: str, steps: int, overrides: list[str], data) -> tuple[torch.nn.Module, dict]:
@@ -110,14 +123,20 @@ def run(out: Path, protocol: str = "default", progress: bool = True) -> LabSecti
                   f"{compute['cpu_seconds']:.0f} CPU s", file=sys.stderr, flush=True)
     real = mode_statistics(data.labels[torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:p["samples"]]])
     figure = save_figure(_plot(results), out / "stacked_modes.png")
-    rows = [[r["row"], str(r["modes"]), f"{r['reverse_kl']:.3f}", str(r["compute"]["generator_steps"]),
+    def kl_cells(r: dict) -> list[str]:
+        return [f"{r['reverse_kl']:.3f}", " / ".join(f"{k:.3f}" for k in r["channel_kl"]), f"{r['channel_dependence']:.3f}"]
+
+    rows = [[r["row"], str(r["modes"]), *kl_cells(r), str(r["compute"]["generator_steps"]),
              f"{r['compute']['kimg']:g}", f"{r['compute']['cpu_seconds']:.0f}"] for r in results]
-    rows.append(["training data (same count)", str(real["modes"]), f"{real['reverse_kl']:.3f}", "—", "—", "—"])
+    rows.append(["training data (same count)", str(real["modes"]), *kl_cells(real), "—", "—", "—"])
     markdown = "\n\n".join([
         f"`r3gan` preset on `stacked-fmnist` (32×32, 3 channels, 1,000 modes), {p['steps']} generator steps per row; "
         f"{p['samples']:,} samples scored per row by `fmnist-cnn`, one class per channel. The training data's own "
         "row shows the floor that the classifier's errors and the sample count allow.",
-        markdown_table(["row", "modes (of 1,000)", "reverse KL", "G steps", "kimg", "CPU s"], rows),
+        markdown_table(["row", "modes (of 1,000)", "reverse KL", "of it: each channel's classes", "of it: channels tied",
+                        "G steps", "kimg", "CPU s"], rows),
+        "The reverse KL is the sum of its two parts: each channel's class histogram against uniform (classes "
+        "drawn unevenly) and the channels' total correlation (channels not drawn independently, as the data's are).",
         "The paper's anchor (its own networks and budget): RpGAN + R1 + R2 covers 1,000 modes with reverse KL 0.078; "
         "the standard loss + R1 + R2 693 modes, KL 0.93.",
         f"![mode histograms]({figure})",

@@ -12,3 +12,15 @@ def test_stacked_modes_counts_and_kl():
     assert uniform["modes"] == 1000 and abs(uniform["reverse_kl"]) < 1e-9
     collapsed = mode_statistics(torch.full((50,), 7))
     assert collapsed["modes"] == 1 and collapsed["reverse_kl"] == pytest.approx(math.log(1000))
+
+
+def test_reverse_kl_splits_into_channel_marginals_and_their_dependence():
+    torch.manual_seed(0)
+    skewed = torch.multinomial(torch.tensor([4.0, 1, 1, 1, 1, 1, 1, 1, 1, 1]), 200_000, replacement=True)
+    a, b, c = skewed, torch.randint(0, 10, (200_000,)), torch.randint(0, 10, (200_000,))
+    independent = mode_statistics(100 * a + 10 * b + c)  # the plug-in dependence is biased up by about 970 / (2 n)
+    assert sum(independent["channel_kl"]) + independent["channel_dependence"] == pytest.approx(independent["reverse_kl"])
+    assert independent["channel_kl"][0] > 0.1 and abs(independent["channel_dependence"]) < 0.01
+    tied = mode_statistics(111 * torch.arange(10).repeat(5))  # every channel the same class: 10 modes
+    assert tied["channel_kl"] == pytest.approx([0.0] * 3, abs=1e-12)
+    assert tied["channel_dependence"] == pytest.approx(2 * math.log(10)) and tied["reverse_kl"] == pytest.approx(math.log(100))
