@@ -77,6 +77,12 @@ def mode_statistics(modes: torch.Tensor) -> dict:
             "channel_dependence": reverse_kl - sum(channel_kl), "counts": counts.long().tolist()}
 
 
+def _kl_cells(stats: dict) -> list[str]:
+    """Table cells: the reverse KL, each channel's part and the channels' dependence."""
+    return [f"{stats['reverse_kl']:.3f}", " / ".join(f"{k:.3f}" for k in stats["channel_kl"]),
+            f"{stats['channel_dependence']:.3f}"]
+
+
 def train_row(name: str, steps: int, overrides: list[str], data) -> tuple[torch.nn.Module, dict]:
     """The r3gan preset with this row's loss and penalties, for `steps` generator steps; (G to sample, compute)."""
     row = ROWS[name]
@@ -123,12 +129,9 @@ def run(out: Path, protocol: str = "default", progress: bool = True) -> LabSecti
                   f"{compute['cpu_seconds']:.0f} CPU s", file=sys.stderr, flush=True)
     real = mode_statistics(data.labels[torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:p["samples"]]])
     figure = save_figure(_plot(results), out / "stacked_modes.png")
-    def kl_cells(r: dict) -> list[str]:
-        return [f"{r['reverse_kl']:.3f}", " / ".join(f"{k:.3f}" for k in r["channel_kl"]), f"{r['channel_dependence']:.3f}"]
-
-    rows = [[r["row"], str(r["modes"]), *kl_cells(r), str(r["compute"]["generator_steps"]),
+    rows = [[r["row"], str(r["modes"]), *_kl_cells(r), str(r["compute"]["generator_steps"]),
              f"{r['compute']['kimg']:g}", f"{r['compute']['cpu_seconds']:.0f}"] for r in results]
-    rows.append(["training data (same count)", str(real["modes"]), *kl_cells(real), "—", "—", "—"])
+    rows.append(["training data (same count)", str(real["modes"]), *_kl_cells(real), "—", "—", "—"])
     markdown = "\n\n".join([
         f"`r3gan` preset on `stacked-fmnist` (32×32, 3 channels, 1,000 modes), {p['steps']} generator steps per row; "
         f"{p['samples']:,} samples scored per row by `fmnist-cnn`, one class per channel. The training data's own "
