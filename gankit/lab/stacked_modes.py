@@ -24,6 +24,7 @@ from gankit.config import load_config
 from gankit.data import load_dataset
 from gankit.lab.report import LabSection, markdown_table, save_figure
 from gankit.metrics.features.fmnist_cnn import load_fmnist_cnn, predicted_labels
+from gankit.metrics.modes import kl_to_uniform
 from gankit.training.trainer import Trainer
 
 MODES = 1000
@@ -55,11 +56,6 @@ def sample_modes(G: torch.nn.Module, n: int, seed: int = EVAL_SEED, batch_size: 
     return torch.cat(modes)
 
 
-def _kl_to_uniform(q: torch.Tensor) -> float:
-    nonzero = q[q > 0]
-    return float((nonzero * torch.log(q.numel() * nonzero)).sum())
-
-
 def mode_statistics(modes: torch.Tensor) -> dict:
     """Modes covered (of 1,000), the reverse KL of the mode histogram to the uniform one, and its two parts.
 
@@ -71,8 +67,8 @@ def mode_statistics(modes: torch.Tensor) -> dict:
     q = counts / counts.sum()
     cube = q.reshape(10, 10, 10)  # [first channel's class, second's, third's]
     marginals = [cube.sum(dim=[d for d in range(3) if d != k]) for k in range(3)]  # 3 × [10]
-    channel_kl = [_kl_to_uniform(m) for m in marginals]
-    reverse_kl = _kl_to_uniform(q)
+    channel_kl = [kl_to_uniform(m) for m in marginals]
+    reverse_kl = kl_to_uniform(q)
     return {"modes": int((counts > 0).sum()), "reverse_kl": reverse_kl, "channel_kl": channel_kl,
             "channel_dependence": reverse_kl - sum(channel_kl), "counts": counts.long().tolist()}
 

@@ -24,6 +24,12 @@ class ModeCoverage:
         return asdict(self)
 
 
+def kl_to_uniform(p: torch.Tensor) -> float:
+    """KL(p ‖ uniform) in nats of a histogram `p` [K] that sums to 1 (empty bins add nothing)."""
+    nonzero = p[p > 0]
+    return float((nonzero * (nonzero * p.numel()).log()).sum())
+
+
 def mode_coverage(samples: torch.Tensor, means: torch.Tensor, stds: torch.Tensor, threshold: float = 3.0) -> ModeCoverage:
     """Coverage of `samples` [N, D] against mixture `means` [K, D] with isotropic `stds` [K]."""
     x = samples.detach().double().reshape(len(samples), -1)  # [N, D]
@@ -32,10 +38,5 @@ def mode_coverage(samples: torch.Tensor, means: torch.Tensor, stds: torch.Tensor
     nearest_distance, nearest = distance.min(dim=1)  # [N]
     good = nearest_distance < threshold * stds.double()[nearest]  # [N]
     counts = torch.bincount(nearest[good], minlength=len(mu)).double()  # [K]
-    k = len(mu)
-    if counts.sum() == 0:
-        kl = math.inf
-    else:
-        p = counts / counts.sum()
-        kl = float((p[p > 0] * (p[p > 0] * k).log()).sum())
-    return ModeCoverage(int((counts > 0).sum()), k, float(good.double().mean()), kl, len(x))
+    kl = kl_to_uniform(counts / counts.sum()) if counts.sum() > 0 else math.inf
+    return ModeCoverage(int((counts > 0).sum()), len(mu), float(good.double().mean()), kl, len(x))
