@@ -13,8 +13,8 @@ and its best; the figure plots FID against CPU-minutes.
 
 `results.json` and the figure are rewritten after every run, so a benchmark stopped early keeps the
 runs it finished; `--plot A.json B.json ...` draws several such files on one figure without training.
-`--case NAME:PRESET:OVERRIDES` adds a variant of a preset (overrides comma-separated) under its own
-name. `--kimg K --every-kimg E` gives every run the same number of images instead of the same CPU time
+`--case NAME:PRESET:OVERRIDES` adds a variant of a preset (overrides comma-separated; a list such as
+`G.widths=[128,64]` keeps its commas) under its own name. `--kimg K --every-kimg E` gives every run the same number of images instead of the same CPU time
 (snapshots every E kimg): it separates a preset's cost per image from what it learns per image.
 Every snapshot records both its CPU-minutes and its kimg.
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -41,6 +42,12 @@ IMAGE_PRESETS = ("seed-gan", "seed-cgan", "seed-wgan", "dcgan", "cdcgan", "wgan-
                  "stylegan2", "stylegan3-t", "stylegan3-r", "r3gan")
 # The budget ends every run: the presets' own lengths are lifted (no image preset ties a schedule to its length).
 QUIET = ["log.progress=false", "log.sample_kimg=0", "checkpoint.kimg=0", "eval.kimg=0", "steps=1000000000", "kimg=null"]
+
+
+def parse_case(spec: str) -> tuple[str, str, tuple[str, ...]]:
+    """NAME:PRESET:OVERRIDES -> (name, preset, overrides); commas inside [...] stay in one override (G.widths=[64,32])."""
+    name, preset, overrides = (spec.split(":", 2) + [""])[:3]
+    return name, preset, tuple(o for o in re.split(r",(?![^\[]*\])", overrides) if o)
 
 
 def snapshots(preset: str, seed: int, budget: float, every: float, data, unit: str = "min",
@@ -125,9 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.plot:
         return plot_files(args.plot, args.out, "min" if args.kimg is None else "kimg")
     runs = [(p, p, ()) for p in args.presets.split(",") if p]  # (name, preset, overrides)
-    for spec in args.case:
-        name, preset, overrides = (spec.split(":", 2) + [""])[:3]
-        runs.append((name, preset, tuple(o for o in overrides.split(",") if o)))
+    runs += [parse_case(spec) for spec in args.case]
     unknown = [preset for _, preset, _ in runs if preset not in IMAGE_PRESETS]
     if unknown or not runs:
         problem = f"unknown image preset {unknown[0]!r}" if unknown else "nothing to run"

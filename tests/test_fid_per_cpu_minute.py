@@ -38,3 +38,14 @@ def test_results_are_written_after_each_run(tmp_path):
     runs = json.loads((tmp_path / "results.json").read_text())["results"]["dcgan"]
     assert [p["kimg"] for p in runs[0]["curve"]] == [0.1] and runs[0]["curve"][0]["fid"] > 0
     assert (tmp_path / "fid_per_kimg.png").is_file()
+
+
+def test_case_overrides_keep_the_commas_of_a_list():
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        from fid_per_cpu_minute import parse_case
+    finally:
+        sys.path.pop(0)
+    assert parse_case("wide:r3gan:G.widths=[128,128,64,32],reg.r2.gamma=0,D.widths=[8, 8]") == (
+        "wide", "r3gan", ("G.widths=[128,128,64,32]", "reg.r2.gamma=0", "D.widths=[8, 8]"))
+    assert parse_case("plain:dcgan") == ("plain", "dcgan", ())
