@@ -1,10 +1,15 @@
 """The 1,000-mode lab's statistics: modes covered and the reverse KL to the uniform histogram."""
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
-from gankit.lab.stacked_modes import mode_statistics
+from gankit.data import load_dataset
+from gankit.lab.stacked_modes import classify_stacks, mode_statistics
+from gankit.metrics.features.fmnist_cnn import load_fmnist_cnn
+
+FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 
 
 def test_stacked_modes_counts_and_kl():
@@ -24,3 +29,20 @@ def test_reverse_kl_splits_into_channel_marginals_and_their_dependence():
     tied = mode_statistics(111 * torch.arange(10).repeat(5))  # every channel the same class: 10 modes
     assert tied["channel_kl"] == pytest.approx([0.0] * 3, abs=1e-12)
     assert tied["channel_dependence"] == pytest.approx(2 * math.log(10)) and tied["reverse_kl"] == pytest.approx(math.log(100))
+
+
+def test_formed_share_is_reported_only_when_given():
+    modes = torch.tensor([1, 2, 3, 4])
+    assert mode_statistics(modes)["formed"] is None
+    assert mode_statistics(modes, torch.tensor([True, False, False, True]))["formed"] == 0.5
+
+
+@pytest.mark.skipif(not FMNIST.is_file(), reason="Fashion-MNIST not installed (dataset-fashion-mnist)")
+def test_real_stacks_are_classified_per_channel_and_mostly_formed():
+    data = load_dataset("stacked-fmnist", resolution=32)
+    images, true_modes = data.images[:300].float() / 127.5 - 1, data.labels[:300]  # [300, 3, 32, 32], [300]
+    modes, formed = classify_stacks(load_fmnist_cnn(), images)
+    assert (modes == true_modes).double().mean() > 0.7  # about 0.93³: three right classes
+    assert 0.3 < formed.double().mean() < 1
+    reversed_modes = modes % 10 * 100 + modes // 10 % 10 * 10 + modes // 100  # channels in reverse order: digits reversed
+    assert torch.equal(classify_stacks(load_fmnist_cnn(), images.flip(1))[0], reversed_modes)

@@ -130,7 +130,8 @@ class FmnistCNN(FeatureExtractor):
 
 
 def load_fmnist_cnn(weights: Optional[str] = None, device: str | torch.device = "cpu") -> FmnistCNN:
-    """The shipped Fashion-MNIST evaluator (sha256-checked), or one trained by `gankit evaluator train`."""
+    """The shipped Fashion-MNIST evaluator (sha256-checked), or one trained by `gankit evaluator train`,
+    in eval mode (BatchNorm's running statistics, no dropout) and frozen, like every extractor loader."""
     from safetensors import SafetensorError, safe_open
 
     path = Path(weights).expanduser() if weights is not None else SHIPPED_WEIGHTS
@@ -160,17 +161,22 @@ def load_fmnist_cnn(weights: Optional[str] = None, device: str | torch.device = 
         model.load_state_dict(state)
     except RuntimeError as err:
         raise GankitError(f"{path} does not match the {NAME} network ({err}); retrain it with {RETRAIN_HINT}") from err
-    return model.to(device)
+    return model.to(device).eval().requires_grad_(False)
 
 
 EXTRACTORS.register(NAME)(load_fmnist_cnn)
 
 
 @torch.no_grad()
-def predicted_labels(extractor: FeatureExtractor, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """The classifier's label for each image [N, C, H, W] in [-1, 1]: int64 [N] (argmax of the logits)."""
+def class_probabilities(extractor: FeatureExtractor, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """The classifier's class probabilities for each image [N, C, H, W] in [-1, 1]: float [N, num_classes]."""
     if not extractor.num_classes:
         raise GankitError(f"extractor {extractor.name!r} has no classifier head, so it cannot label images")
     device = next(extractor.parameters()).device
-    labels = [extractor(part.to(device))[1].argmax(1).cpu() for part in images.split(batch_size)]
-    return torch.cat(labels) if labels else torch.zeros(0, dtype=torch.int64)
+    probs = [extractor(part.to(device))[1].softmax(1).cpu() for part in images.split(batch_size)]
+    return torch.cat(probs) if probs else torch.zeros(0, extractor.num_classes)
+
+
+def predicted_labels(extractor: FeatureExtractor, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """The classifier's label for each image [N, C, H, W] in [-1, 1]: int64 [N] (argmax of the logits)."""
+    return class_probabilities(extractor, images, batch_size).argmax(1)
