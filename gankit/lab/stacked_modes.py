@@ -6,8 +6,9 @@ the penalties: NS + R1, RpGAN + R1 and RpGAN + R1 + R2 (R3GAN's ablation; the pa
 RpGAN + R1 without R2 diverges). A sample's mode is the class the shipped `fmnist-cnn` gives each
 of its channels; the table reports the modes covered (of 1,000) and the reverse KL from the
 samples' mode histogram to the uniform one, KL(q ‖ U) = Σ q log(1000 q), with the compute spent,
-and the share of samples that are formed: fmnist-cnn gives each of their three channels a class
-with probability ≥ 0.9 (a blurry sample is spread over classes, which counts modes it does not draw).
+and the share of samples whose three channels fmnist-cnn classifies with probability ≥ 0.9: how
+sure the mode labels are (57 % of the training stacks). It is not a quality score: a blank channel
+can be classified confidently.
 The paper's anchor: RpGAN + R1 + R2 covers all 1,000 modes with KL 0.078; the standard loss with
 R1 + R2 covers 693 with KL 0.93.
 """
@@ -31,7 +32,7 @@ from gankit.training.trainer import Trainer
 
 MODES = 1000
 EVAL_SEED = 2024
-FORMED = 0.9  # a channel is formed when fmnist-cnn gives its class at least this probability
+CONFIDENT = 0.9  # a channel's class is confident when fmnist-cnn gives it at least this probability
 ROWS: dict[str, dict] = {  # overrides of the r3gan preset: the loss and which penalties (R1's gamma stays the preset's)
     "NS + R1": {"loss": "nonsaturating", "r2": False},
     "RpGAN + R1": {"loss": "rpgan", "r2": False},
@@ -47,30 +48,30 @@ PROTOCOLS = {  # generator steps per row (the schedules span them), samples scor
 
 def classify_stacks(extractor: torch.nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Stacks [n, 3, H, W] in [-1, 1] -> (mode 100·a + 10·b + c of fmnist-cnn's class of each channel, int64 [n];
-    formed: every channel's class has probability >= FORMED, bool [n])."""
+    confident: every channel's class has probability >= CONFIDENT, bool [n])."""
     probs = [class_probabilities(extractor, images[:, k:k + 1]) for k in range(3)]  # 3 × [n, 10]
     confidence, classes = torch.stack(probs, 1).max(2)  # [n, 3] each
-    return classes[:, 0] * 100 + classes[:, 1] * 10 + classes[:, 2], (confidence >= FORMED).all(1)
+    return classes[:, 0] * 100 + classes[:, 1] * 10 + classes[:, 2], (confidence >= CONFIDENT).all(1)
 
 
 def sample_modes(G: torch.nn.Module, n: int, seed: int = EVAL_SEED, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
-    """n samples of G through `classify_stacks`: (modes int64 [n], formed bool [n])."""
+    """n samples of G through `classify_stacks`: (modes int64 [n], confident bool [n])."""
     extractor = load_fmnist_cnn()
     gen = torch.Generator().manual_seed(seed)
-    modes, formed = [], []
+    modes, confident = [], []
     for start in range(0, n, batch_size):
         z = torch.randn(min(batch_size, n - start), G.z_dim, generator=gen)
         with torch.no_grad():
             images = G(z).clamp(-1, 1)  # [b, 3, H, W]
         m, f = classify_stacks(extractor, images)
         modes.append(m)
-        formed.append(f)
-    return torch.cat(modes), torch.cat(formed)
+        confident.append(f)
+    return torch.cat(modes), torch.cat(confident)
 
 
-def mode_statistics(modes: torch.Tensor, formed: torch.Tensor | None = None) -> dict:
+def mode_statistics(modes: torch.Tensor, confident: torch.Tensor | None = None) -> dict:
     """Modes covered (of 1,000), the reverse KL of the mode histogram to the uniform one, its two parts,
-    and (given `formed`, bool [n]) the share of formed samples.
+    and (given `confident`, bool [n]) the share of samples whose three classes are confident.
 
     KL(q ‖ U) = Σ_k KL(q_k ‖ U_10) + TC(q): `channel_kl` are the three channels' class marginals q_k
     against uniform (classes drawn unevenly), `channel_dependence` the total correlation
@@ -82,19 +83,27 @@ def mode_statistics(modes: torch.Tensor, formed: torch.Tensor | None = None) -> 
     marginals = [cube.sum(dim=[d for d in range(3) if d != k]) for k in range(3)]  # 3 × [10]
     channel_kl = [kl_to_uniform(m) for m in marginals]
     reverse_kl = kl_to_uniform(q)
-    formed_share = None if formed is None else float(formed.double().mean())
+    confident_share = None if confident is None else float(confident.double().mean())
     return {"modes": int((counts > 0).sum()), "reverse_kl": reverse_kl, "channel_kl": channel_kl,
-            "channel_dependence": reverse_kl - sum(channel_kl), "formed": formed_share, "counts": counts.long().tolist()}
+            "channel_dependence": reverse_kl - sum(channel_kl), "confident": confident_share, "counts": counts.long().tolist()}
 
 
 def _statistics_cells(stats: dict) -> list[str]:
-    """Table cells: modes, the reverse KL, each channel's part, the channels' dependence and the formed share."""
+    """Table cells: modes, the reverse KL, each channel's part, the channels' dependence and the confident share."""
     return [str(stats["modes"]), f"{stats['reverse_kl']:.3f}", " / ".join(f"{k:.3f}" for k in stats["channel_kl"]),
-            f"{stats['channel_dependence']:.3f}", "—" if stats["formed"] is None else f"{100 * stats['formed']:.1f} %"]
+            f"{stats['channel_dependence']:.3f}", "—" if stats["confident"] is None else f"{100 * stats['confident']:.1f} %"]
 
 
-def train_row(name: str, steps: int, overrides: list[str], data) -> tuple[torch.nn.Module, dict]:
-    """The r3gan preset with this row's loss and penalties, for `steps` generator steps; (G to sample, compute)."""
+def run_folder(out: Path, name: str) -> Path:
+    """Where a row's run (final checkpoint, samples, log) is kept: DIR/stacked_modes_runs/ns-r1 for "NS + R1"."""
+    return out / "stacked_modes_runs" / name.lower().replace(" + ", "-").replace(" ", "-")
+
+
+def train_row(name: str, steps: int, overrides: list[str], data, run_dir: Path | None = None) -> tuple[torch.nn.Module, dict]:
+    """The r3gan preset with this row's loss and penalties, for `steps` generator steps; (G to sample, compute).
+
+    With `run_dir` the row is an ordinary gankit run there: a final checkpoint (`gankit.load(run_dir)` gives
+    its G_ema to rescore) and sample grid, and Ctrl-C saves a checkpoint instead of losing the row."""
     row = ROWS[name]
     base = ["data=stacked-fmnist", "channels=3", "log.progress=false", "log.sample_kimg=0", "checkpoint.kimg=0",
             "eval.kimg=0", "kimg=null", f"loss={row['loss']}", *([] if row["r2"] else ["reg.r2.gamma=0"]), *overrides,
@@ -102,7 +111,7 @@ def train_row(name: str, steps: int, overrides: list[str], data) -> tuple[torch.
     cfg = load_config("r3gan", base)
     cfg.schedule.kimg = steps * cfg.batch_size / 1000  # the cosine schedules span the run
     cpu0 = time.process_time()
-    trainer = Trainer(cfg, None, data=data).train()
+    trainer = Trainer(cfg, run_dir, data=data).train()
     G = trainer.G_ema if trainer.G_ema is not None else trainer.G
     return G.eval(), {"generator_steps": steps, "batch": cfg.batch_size, "cpu_seconds": round(time.process_time() - cpu0, 1),
                       "kimg": trainer.state.cur_nimg / 1000}
@@ -129,13 +138,13 @@ def run(out: Path, protocol: str = "default", progress: bool = True) -> LabSecti
     results = []
     for name in ROWS:
         torch.manual_seed(0)
-        G, compute = train_row(name, p["steps"], p["overrides"], data)
+        G, compute = train_row(name, p["steps"], p["overrides"], data, run_folder(out, name))
         stats = mode_statistics(*sample_modes(G, p["samples"]))
         results.append({"row": name, **stats, "compute": compute, "samples": p["samples"]})
         # A paper-protocol row is most of an hour: each one is kept (and told) as soon as it ends.
         (out / "stacked_modes_rows.json").write_text(json.dumps(results))
         if progress:
-            print(f"  {name}: {stats['modes']} modes, reverse KL {stats['reverse_kl']:.3f}, {100 * stats['formed']:.1f} % formed, "
+            print(f"  {name}: {stats['modes']} modes, reverse KL {stats['reverse_kl']:.3f}, {100 * stats['confident']:.1f} % confident, "
                   f"{compute['cpu_seconds']:.0f} CPU s", file=sys.stderr, flush=True)
     picks = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:p["samples"]]
     real = mode_statistics(*classify_stacks(load_fmnist_cnn(), data.images[picks].float() / 127.5 - 1))
@@ -146,13 +155,14 @@ def run(out: Path, protocol: str = "default", progress: bool = True) -> LabSecti
     markdown = "\n\n".join([
         f"`r3gan` preset on `stacked-fmnist` (32×32, 3 channels, 1,000 modes), {p['steps']} generator steps per row; "
         f"{p['samples']:,} samples scored per row by `fmnist-cnn`, one class per channel. The training data's own "
-        "row, classified the same way, shows the floor that the classifier's errors and the sample count allow.",
+        "row, classified the same way, shows the floor that the classifier's errors and the sample count allow. "
+        "Each row's run (final checkpoint, samples, log) is kept in `stacked_modes_runs/`.",
         markdown_table(["row", "modes (of 1,000)", "reverse KL", "of it: each channel's classes", "of it: channels tied",
-                        f"formed (3 channels p ≥ {FORMED})", "G steps", "kimg", "CPU s"], rows),
+                        f"classified with p ≥ {CONFIDENT} (3 channels)", "G steps", "kimg", "CPU s"], rows),
         "The reverse KL is the sum of its two parts: each channel's class histogram against uniform (classes "
         "drawn unevenly) and the channels' total correlation (channels not drawn independently, as the data's are). "
-        "A sample is formed when the classifier gives each of its channels a class with probability at least "
-        f"{FORMED}: modes counted on samples far less formed than the data's are the classifier's spread, not G's.",
+        f"The share classified with p ≥ {CONFIDENT} tells how sure the classifier is of every channel's class, which "
+        "the mode counts rest on; it is not a quality score (a blank channel can be classified confidently).",
         "The paper's anchor (its own networks and budget): RpGAN + R1 + R2 covers 1,000 modes with reverse KL 0.078; "
         "the standard loss + R1 + R2 693 modes, KL 0.93.",
         f"![mode histograms]({figure})",

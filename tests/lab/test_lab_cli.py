@@ -4,6 +4,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+import gankit
 from gankit.cli import app
 
 
@@ -26,8 +27,10 @@ def test_quick_lab_writes_report(tmp_path, lab, key):
         assert all(0 <= r["high_quality"]["mean"] <= 1 for r in runs)
     elif key == "stacked_modes":
         assert [r["row"] for r in lab_results["rows"]] == ["NS + R1", "RpGAN + R1", "RpGAN + R1 + R2"]
-        assert all(0 < r["modes"] <= 1000 and r["reverse_kl"] >= 0 and 0 <= r["formed"] <= 1 for r in lab_results["rows"])
-        assert lab_results["training_data"]["formed"] > 0.3  # real stacks: most channels classified with confidence
+        assert all(0 < r["modes"] <= 1000 and r["reverse_kl"] >= 0 and 0 <= r["confident"] <= 1 for r in lab_results["rows"])
+        assert lab_results["training_data"]["confident"] > 0.3  # real stacks: most channels classified with confidence
+        for row in ("ns-r1", "rpgan-r1", "rpgan-r1-r2"):  # each row a run: its G_ema reloads to be rescored
+            assert gankit.load(tmp_path / "stacked_modes_runs" / row).z_dim > 0
         kept_rows = json.loads((tmp_path / "stacked_modes_rows.json").read_text())  # written as each row ends
         assert [(r["row"], r["modes"]) for r in kept_rows] == [(r["row"], r["modes"]) for r in lab_results["rows"]]
     elif key == "convergence":  # deterministic: no seeds

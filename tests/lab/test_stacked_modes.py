@@ -31,18 +31,18 @@ def test_reverse_kl_splits_into_channel_marginals_and_their_dependence():
     assert tied["channel_dependence"] == pytest.approx(2 * math.log(10)) and tied["reverse_kl"] == pytest.approx(math.log(100))
 
 
-def test_formed_share_is_reported_only_when_given():
+def test_confident_share_is_reported_only_when_given():
     modes = torch.tensor([1, 2, 3, 4])
-    assert mode_statistics(modes)["formed"] is None
-    assert mode_statistics(modes, torch.tensor([True, False, False, True]))["formed"] == 0.5
+    assert mode_statistics(modes)["confident"] is None
+    assert mode_statistics(modes, torch.tensor([True, False, False, True]))["confident"] == 0.5
 
 
 @pytest.mark.skipif(not FMNIST.is_file(), reason="Fashion-MNIST not installed (dataset-fashion-mnist)")
-def test_real_stacks_are_classified_per_channel_and_mostly_formed():
+def test_real_stacks_are_classified_per_channel_and_mostly_with_confidence():
     data = load_dataset("stacked-fmnist", resolution=32)
     images, true_modes = data.images[:300].float() / 127.5 - 1, data.labels[:300]  # [300, 3, 32, 32], [300]
-    modes, formed = classify_stacks(load_fmnist_cnn(), images)
+    modes, confident = classify_stacks(load_fmnist_cnn(), images)
     assert (modes == true_modes).double().mean() > 0.7  # about 0.93³: three right classes
-    assert 0.3 < formed.double().mean() < 1
+    assert 0.3 < confident.double().mean() < 1
     reversed_modes = modes % 10 * 100 + modes // 10 % 10 * 10 + modes // 100  # channels in reverse order: digits reversed
     assert torch.equal(classify_stacks(load_fmnist_cnn(), images.flip(1))[0], reversed_modes)
