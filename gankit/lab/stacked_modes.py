@@ -10,7 +10,9 @@ and the share of samples whose three channels fmnist-cnn classifies with probabi
 sure the mode labels are (57 % of the training stacks). It is not a quality score: a blank channel
 can be classified confidently.
 The paper's anchor: RpGAN + R1 + R2 covers all 1,000 modes with KL 0.078; the standard loss with
-R1 + R2 covers 693 with KL 0.93.
+R1 + R2 covers 693 with KL 0.93. `train_row(..., network="dcgan")` trains the same rows on the dcgan
+preset's network (28 px stacks): at these CPU budgets it forms garments where the r3gan CPU preset's
+samples are still blobs (BENCHMARKS.md).
 """
 from __future__ import annotations
 
@@ -33,11 +35,13 @@ from gankit.training.trainer import Trainer
 MODES = 1000
 EVAL_SEED = 2024
 CONFIDENT = 0.9  # a channel's class is confident when fmnist-cnn gives it at least this probability
-ROWS: dict[str, dict] = {  # overrides of the r3gan preset: the loss and which penalties (R1's gamma stays the preset's)
+ROWS: dict[str, dict] = {  # each row's loss and whether R2 joins R1 (both at the r3gan preset's gamma, 0.05)
     "NS + R1": {"loss": "nonsaturating", "r2": False},
     "RpGAN + R1": {"loss": "rpgan", "r2": False},
     "RpGAN + R1 + R2": {"loss": "rpgan", "r2": True},
 }
+GAMMA = 0.05
+NETWORKS = {"r3gan": 32, "dcgan": 28}  # presets whose networks can train the rows -> their stacks' resolution
 TINY = ["G.widths=[16,16,16,16]", "D.widths=[16,16,16,16]", "batch_size=8"]
 PROTOCOLS = {  # generator steps per row (the schedules span them), samples scored (the papers: 26,000)
     "quick": {"steps": 2, "samples": 256, "overrides": TINY},
@@ -99,17 +103,28 @@ def run_folder(out: Path, name: str) -> Path:
     return out / "stacked_modes_runs" / name.lower().replace(" + ", "-").replace(" ", "-")
 
 
-def train_row(name: str, steps: int, overrides: list[str], data, run_dir: Path | None = None) -> tuple[torch.nn.Module, dict]:
-    """The r3gan preset with this row's loss and penalties, for `steps` generator steps; (G to sample, compute).
+def row_overrides(name: str, network: str) -> list[str]:
+    """The config overrides that give `network`'s preset this row's loss and penalties."""
+    row = ROWS[name]
+    if network == "r3gan":  # R1 and R2 on by default (gamma 0.05 -> 0.005 along the cosine)
+        return [f"loss={row['loss']}", *([] if row["r2"] else ["reg.r2.gamma=0"])]
+    # dcgan: no penalties by default; RpGAN pairs each real with a fake of D's own step, so fakes are not reused
+    return [f"loss={row['loss']}", f"reg.r1.gamma={GAMMA}", *(["reuse_fakes=false"] if row["loss"] == "rpgan" else []),
+            *([f"reg.r2.gamma={GAMMA}"] if row["r2"] else [])]
+
+
+def train_row(name: str, steps: int, overrides: list[str], data, run_dir: Path | None = None,
+              network: str = "r3gan") -> tuple[torch.nn.Module, dict]:
+    """`network`'s preset (r3gan or dcgan; `data` at NETWORKS[network] px) with this row's loss and penalties,
+    for `steps` generator steps; (G to sample, compute).
 
     With `run_dir` the row is an ordinary gankit run there: a final checkpoint (`gankit.load(run_dir)` gives
     its G_ema to rescore) and sample grid, and Ctrl-C saves a checkpoint instead of losing the row."""
-    row = ROWS[name]
     base = ["data=stacked-fmnist", "channels=3", "log.progress=false", "log.sample_kimg=0", "checkpoint.kimg=0",
-            "eval.kimg=0", "kimg=null", f"loss={row['loss']}", *([] if row["r2"] else ["reg.r2.gamma=0"]), *overrides,
-            f"steps={steps}"]
-    cfg = load_config("r3gan", base)
-    cfg.schedule.kimg = steps * cfg.batch_size / 1000  # the cosine schedules span the run
+            "eval.kimg=0", "kimg=null", *row_overrides(name, network), *overrides, f"steps={steps}"]
+    cfg = load_config(network, base)
+    if cfg.schedule.kimg:
+        cfg.schedule.kimg = steps * cfg.batch_size / 1000  # the cosine schedules span the run
     cpu0 = time.process_time()
     trainer = Trainer(cfg, run_dir, data=data).train()
     G = trainer.G_ema if trainer.G_ema is not None else trainer.G

@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from gankit.config import load_config
 from gankit.data import load_dataset
-from gankit.lab.stacked_modes import classify_stacks, mode_statistics
+from gankit.lab.stacked_modes import GAMMA, NETWORKS, ROWS, classify_stacks, mode_statistics, row_overrides, train_row
 from gankit.metrics.features.fmnist_cnn import load_fmnist_cnn
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
@@ -46,3 +47,19 @@ def test_real_stacks_are_classified_per_channel_and_mostly_with_confidence():
     assert 0.3 < confident.double().mean() < 1
     reversed_modes = modes % 10 * 100 + modes // 10 % 10 * 10 + modes // 100  # channels in reverse order: digits reversed
     assert torch.equal(classify_stacks(load_fmnist_cnn(), images.flip(1))[0], reversed_modes)
+
+
+@pytest.mark.parametrize("network", sorted(NETWORKS))
+def test_each_row_sets_its_loss_and_penalties_on_either_network(network):
+    for name, row in ROWS.items():
+        cfg = load_config(network, row_overrides(name, network))
+        assert cfg.loss == row["loss"] and cfg.reg.r1.gamma == GAMMA
+        assert cfg.reg.r2.gamma == (GAMMA if row["r2"] else 0)
+        assert not (cfg.loss == "rpgan" and cfg.reuse_fakes)  # RpGAN pairs reals with the D step's own fakes
+
+
+@pytest.mark.skipif(not FMNIST.is_file(), reason="Fashion-MNIST not installed (dataset-fashion-mnist)")
+def test_a_dcgan_row_trains_on_28px_stacks():
+    data = load_dataset("stacked-fmnist", resolution=NETWORKS["dcgan"])
+    G, compute = train_row("RpGAN + R1 + R2", 2, ["G.base_channels=8", "D.base_channels=8", "batch_size=8"], data, network="dcgan")
+    assert G(torch.randn(4, G.z_dim)).shape == (4, 3, 28, 28) and compute["kimg"] > 0
