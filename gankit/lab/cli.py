@@ -75,7 +75,7 @@ add_lab("mode-collapse", "gankit.lab.mode_collapse",
 add_lab("convergence", "gankit.lab.convergence",
         "The Dirac-GAN (Mescheder 2018): vector fields, eigenvalues and trajectories of NS, WGAN and RpGAN with R1/R2.")
 add_lab("stacked-modes", "gankit.lab.stacked_modes",
-        "R3GAN's 1,000-mode test on Stacked Fashion-MNIST: NS + R1, RpGAN + R1 and RpGAN + R1 + R2 on the r3gan preset.")
+        "R3GAN's 1,000-mode test on Stacked Fashion-MNIST: NS + R1, RpGAN + R1 and RpGAN + R1 + R2 on dcgan's network.")
 add_lab("equivariance", "gankit.lab.equivariance",
         "StyleGAN2 (Fourier input) vs StyleGAN3-T/R under moving input: texture-sticking GIF and EQ-T, EQ-T_frac, EQ-R.")
 

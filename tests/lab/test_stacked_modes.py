@@ -59,7 +59,10 @@ def test_each_row_sets_its_loss_and_penalties_on_either_network(network):
 
 
 @pytest.mark.skipif(not FMNIST.is_file(), reason="Fashion-MNIST not installed (dataset-fashion-mnist)")
-def test_a_dcgan_row_trains_on_28px_stacks():
-    data = load_dataset("stacked-fmnist", resolution=NETWORKS["dcgan"])
-    G, compute = train_row("RpGAN + R1 + R2", 2, ["G.base_channels=8", "D.base_channels=8", "batch_size=8"], data, network="dcgan")
-    assert G(torch.randn(4, G.z_dim)).shape == (4, 3, 28, 28) and compute["kimg"] > 0
+@pytest.mark.parametrize("network, tiny", [("dcgan", ["G.base_channels=8", "D.base_channels=8"]),
+                                           ("r3gan", ["G.widths=[16,16,16,16]", "D.widths=[16,16,16,16]"])])
+def test_a_row_trains_on_either_network_at_its_resolution(network, tiny):
+    data = load_dataset("stacked-fmnist", resolution=NETWORKS[network])
+    G, compute = train_row("RpGAN + R1 + R2", 2, [*tiny, "batch_size=8"], data, network=network)
+    side = NETWORKS[network]
+    assert G(torch.randn(4, G.z_dim)).shape == (4, 3, side, side) and compute["kimg"] == 0.016
