@@ -164,7 +164,7 @@ def run(out: Path, protocol: str = "default", progress: bool = True) -> LabSecti
             print(f"  {name}: {stats['modes']} modes, reverse KL {stats['reverse_kl']:.3f}, {100 * stats['confident']:.1f} % confident, "
                   f"{compute['cpu_seconds']:.0f} CPU s", file=sys.stderr, flush=True)
     picks = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:p["samples"]]
-    real = mode_statistics(*classify_stacks(load_fmnist_cnn(), data.images[picks].float() / 127.5 - 1))
+    real = mode_statistics(*classify_stacks(load_fmnist_cnn(), data.get(picks)[0]))
     figure = save_figure(_plot(results), out / "stacked_modes.png")
     rows = [[r["row"], *_statistics_cells(r), str(r["compute"]["generator_steps"]),
              f"{r['compute']['kimg']:g}", f"{r['compute']['cpu_seconds']:.0f}"] for r in results]
