@@ -30,9 +30,8 @@ from matplotlib.figure import Figure
 
 import gankit
 from gankit.data import load_dataset
-from gankit.lab.stacked_modes import (EVAL_SEED, NETWORK, NETWORKS, ROWS, classify_stacks, mode_statistics, run_folder,
-                                      sample_modes, train_row)
-from gankit.metrics.features.fmnist_cnn import load_fmnist_cnn
+from gankit.lab.stacked_modes import (NETWORK, NETWORKS, ROWS, data_statistics, mode_statistics, run_folder, sample_modes,
+                                      train_row)
 from gankit.runs.checkpoint import load_checkpoint
 
 GOAL_KL = 0.08  # the issue's goal: all 1,000 modes and reverse KL <= 0.08 within 60 CPU-minutes per row
@@ -41,8 +40,8 @@ GOAL_KL = 0.08  # the issue's goal: all 1,000 modes and reverse KL <= 0.08 withi
 def train(name: str, seed: int, steps: int, every_kimg: float, overrides: list[str], data, out: Path) -> Path:
     """One row's run in OUT/<row>-seed<k>, with a checkpoint every `every_kimg` and its compute in compute.json."""
     run_dir = out / f"{run_folder(out, name).name}-seed{seed}"
-    keep = int(steps * 64 / 1000 / every_kimg) + 2  # every checkpoint (dcgan's batch is 64)
-    _, compute = train_row(name, steps, [f"checkpoint.kimg={every_kimg:g}", f"checkpoint.keep={keep}", f"seed={seed}",
+    # checkpoint.keep=steps: no run has more checkpoints than steps, so every one is kept, whatever the batch
+    _, compute = train_row(name, steps, [f"checkpoint.kimg={every_kimg:g}", f"checkpoint.keep={steps}", f"seed={seed}",
                                          *overrides], data, run_dir)
     (run_dir / "compute.json").write_text(json.dumps({"row": name, "seed": seed, "overrides": overrides, **compute}))
     return run_dir
@@ -73,9 +72,7 @@ def score(run_dir: Path, n: int) -> list[dict]:
 
 def data_kl(n: int) -> float:
     """The reverse KL of `n` training stacks, classified as the samples are: the floor at this sample count."""
-    data = load_dataset("stacked-fmnist", resolution=NETWORKS[NETWORK])
-    picks = torch.randperm(len(data), generator=torch.Generator().manual_seed(EVAL_SEED))[:n]
-    return mode_statistics(*classify_stacks(load_fmnist_cnn(), data.get(picks)[0]))["reverse_kl"]
+    return data_statistics(load_dataset("stacked-fmnist", resolution=NETWORKS[NETWORK]), n)["reverse_kl"]
 
 
 def plot(results: list[dict], floor: float, path: Path) -> None:

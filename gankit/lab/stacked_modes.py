@@ -94,6 +94,13 @@ def mode_statistics(modes: torch.Tensor, confident: torch.Tensor | None = None) 
             "channel_dependence": reverse_kl - sum(channel_kl), "confident": confident_share, "counts": counts.long().tolist()}
 
 
+def data_statistics(data, n: int) -> dict:
+    """`mode_statistics` of n training stacks (a seeded draw) classified as the samples are: the floor that
+    the classifier's errors and the sample count allow."""
+    picks = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:n]
+    return mode_statistics(*classify_stacks(load_fmnist_cnn(), data.get(picks)[0]))
+
+
 def _statistics_cells(stats: dict) -> list[str]:
     """Table cells: modes, the reverse KL, each channel's part, the channels' dependence and the confident share."""
     return [str(stats["modes"]), f"{stats['reverse_kl']:.3f}", " / ".join(f"{k:.3f}" for k in stats["channel_kl"]),
@@ -163,8 +170,7 @@ def run(out: Path, protocol: str = "default", progress: bool = True) -> LabSecti
         if progress:
             print(f"  {name}: {stats['modes']} modes, reverse KL {stats['reverse_kl']:.3f}, {100 * stats['confident']:.1f} % confident, "
                   f"{compute['cpu_seconds']:.0f} CPU s", file=sys.stderr, flush=True)
-    picks = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:p["samples"]]
-    real = mode_statistics(*classify_stacks(load_fmnist_cnn(), data.get(picks)[0]))
+    real = data_statistics(data, p["samples"])
     figure = save_figure(_plot(results), out / "stacked_modes.png")
     rows = [[r["row"], *_statistics_cells(r), str(r["compute"]["generator_steps"]),
              f"{r['compute']['kimg']:g}", f"{r['compute']['cpu_seconds']:.0f}"] for r in results]
